@@ -1,0 +1,126 @@
+"""Parse, validate, canonicalise and compare skill calls. Uses ``ast``; never evaluates.
+
+>>> from skillcall.skills import parse_signature
+>>> skills = {"weather": parse_signature('weather(location="[location]")')}
+>>> canonical("weather(location='Berlin')", skills)
+'weather(location="Berlin")'
+>>> calls_match("weather(location='')", "weather()", skills)
+True
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from dataclasses import dataclass
+
+from skillcall.skills import Skills
+
+# Reasons a string is not a valid call; each is distinct so reports can count them.
+NOT_A_CALL = "not_a_call"
+UNKNOWN_SKILL = "unknown_skill"
+UNKNOWN_PARAMETER = "unknown_parameter"
+INVALID_VALUE = "invalid_value"
+
+
+class CallError(ValueError):
+    """``reason`` is one of NOT_A_CALL, UNKNOWN_SKILL, UNKNOWN_PARAMETER, INVALID_VALUE."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Call:
+    name: str
+    args: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def kwargs(self) -> dict[str, str]:
+        return dict(self.args)
+
+    def __str__(self) -> str:
+        return f"{self.name}({', '.join(f'{k}={json.dumps(v, ensure_ascii=False)}' for k, v in self.args)})"
+
+
+def parse_call(text: str) -> Call:
+    """``'timer(duration="10 minutes")'`` -> ``Call('timer', (('duration', '10 minutes'),))``.
+
+    Exactly one call of a plain name with keyword arguments whose values are string literals.
+    """
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        raise CallError(NOT_A_CALL, f"not a call: {text!r} does not parse") from None
+    node = tree.body
+    if not isinstance(node, ast.Call):
+        raise CallError(NOT_A_CALL, f"not a call: {text!r}")
+    if not isinstance(node.func, ast.Name):
+        raise CallError(NOT_A_CALL, f"not a call of a plain skill name: {text!r}")
+    if node.args:
+        raise CallError(NOT_A_CALL, f"positional arguments are not allowed: {text!r}")
+    args = []
+    for kw in node.keywords:
+        if kw.arg is None:
+            raise CallError(NOT_A_CALL, f"**kwargs are not allowed: {text!r}")
+        if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str)):
+            raise CallError(NOT_A_CALL, f"argument {kw.arg!r} must be a string literal: {text!r}")
+        args.append((kw.arg, kw.value.value))
+    return Call(node.func.id, tuple(args))
+
+
+def validate(call: Call | str, skills: Skills) -> Call:
+    """Check ``call`` against the signatures; return it canonicalised (signature order, no empty args)."""
+    if isinstance(call, str):
+        call = parse_call(call)
+    skill = skills.get(call.name)
+    if skill is None:
+        raise CallError(UNKNOWN_SKILL, f"unknown skill {call.name!r} (known: {', '.join(sorted(skills))})")
+    given = dict(call.args)
+    for name, value in given.items():
+        param = skill.param(name)
+        if param is None:
+            raise CallError(
+                UNKNOWN_PARAMETER, f"{skill.name}() has no parameter {name!r}; signature: {skill.signature}"
+            )
+        if param.choices and value and value not in param.choices:
+            raise CallError(
+                INVALID_VALUE, f"{skill.name}({name}=...) must be one of {'|'.join(param.choices)}, got {value!r}"
+            )
+    ordered = tuple((p.name, given[p.name].strip()) for p in skill.params if given.get(p.name, "").strip())
+    return Call(call.name, ordered)
+
+
+def canonical(call: Call | str, skills: Skills) -> str:
+    """Double quotes, signature order, empty string == absent."""
+    return str(validate(call, skills))
+
+
+def calls_match(pred: Call | str, gold: Call | str, skills: Skills) -> bool:
+    """True when both are valid and canonically equal (argument order and quote style do not matter)."""
+    try:
+        return validate(pred, skills) == validate(gold, skills)
+    except CallError:
+        return False
+
+
+_FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)\s*```", re.S)
+
+
+def extract_call(text: str) -> str:
+    """The call-looking part of a model's output: strip code fences, keep the first non-empty line.
+
+    >>> extract_call('```python\\nweather(location="Oslo")\\n```')
+    'weather(location="Oslo")'
+    >>> extract_call('  timer(duration="5 minutes")\\nSure, anything else?')
+    'timer(duration="5 minutes")'
+    """
+    fenced = _FENCE.search(text)
+    if fenced:
+        text = fenced.group(1)
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip().strip("`").strip()
+    return ""

@@ -1,0 +1,114 @@
+import pytest
+
+from skillcall.calls import (
+    INVALID_VALUE,
+    NOT_A_CALL,
+    UNKNOWN_PARAMETER,
+    UNKNOWN_SKILL,
+    Call,
+    CallError,
+    calls_match,
+    canonical,
+    extract_call,
+    parse_call,
+    validate,
+)
+from skillcall.skills import parse_signature
+
+SKILLS = {
+    s.name: s
+    for s in map(
+        parse_signature,
+        [
+            'weather(location="[location]") weather at a place',
+            'notes(action="add|list", note="[note]") add or list notes',
+            "other() anything else",
+        ],
+    )
+}
+
+
+@pytest.mark.parametrize(
+    "text", ["weather(location='Berlin')", 'weather(location="Berlin")', ' weather( location = "Berlin" ) ']
+)
+def test_both_quote_styles_parse_to_the_same_call(text):
+    assert parse_call(text) == Call("weather", (("location", "Berlin"),))
+    assert canonical(text, SKILLS) == 'weather(location="Berlin")'
+
+
+def test_empty_string_equals_absent():
+    assert canonical("weather(location='')", SKILLS) == "weather()"
+    assert calls_match("weather(location='')", "weather()", SKILLS)
+    assert not calls_match('weather(location="Oslo")', "weather()", SKILLS)
+
+
+def test_order_insensitive_and_signature_order_in_canonical_form():
+    pred = "notes(note='milk', action='add')"
+    assert canonical(pred, SKILLS) == 'notes(action="add", note="milk")'
+    assert calls_match(pred, 'notes(action="add", note="milk")', SKILLS)
+
+
+def test_canonical_escapes_quotes_and_round_trips():
+    text = canonical("notes(action='add', note='say \"hi\"')", SKILLS)
+    assert parse_call(text) == parse_call("notes(action='add', note='say \"hi\"')")
+
+
+@pytest.mark.parametrize(
+    "text, reason",
+    [
+        ("weather(city='Oslo')", UNKNOWN_PARAMETER),
+        ("forecast(location='Oslo')", UNKNOWN_SKILL),
+        ("notes(action='delete')", INVALID_VALUE),
+        ("the weather in Oslo", NOT_A_CALL),
+    ],
+)
+def test_validate_gives_a_distinct_reason(text, reason):
+    with pytest.raises(CallError) as e:
+        validate(text, SKILLS)
+    assert e.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "weather(location=open('x').read())",
+        "__import__('os')",
+        "__import__('os').system('touch pwned')",
+        "a.b()",
+        "weather('Oslo')",
+        "weather(location='Oslo'); other()",
+        "weather(location='Oslo')\nother()",
+        "weather(**{'location': 'Oslo'})",
+        "weather(location=1)",
+        "weather(location=f'{x}')",
+        "[weather()]",
+        "",
+    ],
+)
+def test_non_calls_are_rejected_without_executing(text, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(CallError) as e:
+        parse_call(text)
+    assert e.value.reason == NOT_A_CALL
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_calls_match_is_false_for_invalid_predictions():
+    assert not calls_match("weather(", "weather()", SKILLS)
+    assert not calls_match("weather(city='x')", "weather()", SKILLS)
+
+
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ('weather(location="Oslo")', 'weather(location="Oslo")'),
+        ("  weather()  \n", "weather()"),
+        ("other()\nHow else can I help?", "other()"),
+        ('```python\nnotes(action="list")\n```', 'notes(action="list")'),
+        ("```\nweather()\n```\ntrailing", "weather()"),
+        ("`weather()`", "weather()"),
+        ("\n\n", ""),
+    ],
+)
+def test_extract_call(raw, expected):
+    assert extract_call(raw) == expected
