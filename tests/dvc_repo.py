@@ -1,0 +1,44 @@
+"""A throwaway copy of this repository for tests that run the real ``dvc`` CLI."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def env() -> dict[str, str]:
+    """The test interpreter's bin dir first on PATH, so dvc stages run with this venv's python."""
+    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "WANDB_MODE": "offline"}
+
+
+def run(args: list[str], cwd: Path) -> str:
+    """Run a command, fail the test with its output if it fails, return stdout+stderr."""
+    proc = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout + proc.stderr
+
+
+def copy_repo(dest: Path) -> Path:
+    """Copy the git-tracked and untracked-but-not-ignored files (no DVC outputs, no venv) into a fresh git repo."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, check=True
+    ).stdout.decode()
+    for name in filter(None, listed.split("\0")):
+        src = REPO / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    run(["git", "init", "-q", "-b", "main"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], dest)
+    return dest
+
+
+def ran_stages(output: str) -> list[str]:
+    """Stage names from ``dvc repro`` output lines such as ``Running stage 'collect':``."""
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
