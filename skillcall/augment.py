@@ -1,0 +1,632 @@
+"""Offline generator: new (utterance, call) pairs from a skill's hand examples; seeded, no network.
+
+Every pair is validated with :func:`skillcall.calls.validate`; the ways to make one:
+
+* slot swap: the argument value is found in the utterance (case-insensitively) and replaced there and in the call
+  by another value of the same class (``prompts/augment.yaml``). Durations and math expressions are spelled by
+  code, in words or digits, with the canonical digit form in the call;
+* surface variant: fillers ("uh", "hey so"), politeness ("could you", "please") where the utterance is an order,
+  case and punctuation;
+* ``other()``: hand examples with fillers, and a small grammar of chatter, half sentences, noise, background media
+  and near-misses that mention a skill's topic without asking.
+
+    >>> number_words("125")
+    ['one hundred twenty five', 'one hundred and twenty five', 'a hundred twenty five', 'a hundred and twenty five']
+    >>> [text for text, kind in duration_forms("1 hour 30 minutes") if "half" in text]
+    ['an hour and a half', 'one and a half hours', 'one hour and a half']
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+import yaml
+
+from skillcall.calls import Call, CallError, parse_call, validate
+from skillcall.dataset import normalise
+from skillcall.examples import ExampleFile, Pair
+from skillcall.skills import Skill
+
+VALUES_FILE = "augment.yaml"  # in the prompts directory
+SWAP_P = 0.8  # share of outputs from a pair with a slot that swap its value (the rest: surface variant only)
+OTHER_HAND_P = 0.3  # share of other() outputs made from hand examples (the rest: grammar)
+TRIES_PER_OUTPUT = 60  # give up after count * this many candidates (the report then shows the shortfall)
+
+QUESTION_WORDS = frozenset(
+    "what what's whats how how's who who's why when where which is are do does did can could will would should "
+    "any was have has".split()
+)
+_ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split()
+)
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_NUM = r"\d+(?:\.\d+)?"
+
+
+class AugmentError(ValueError):
+    """A problem in the values file, naming it."""
+
+
+# ---------------------------------------------------------------- numbers, durations, expressions in words
+
+
+def _int_words(n: int) -> list[str]:
+    if n < 20:
+        return [_ONES[n]]
+    if n < 100:
+        return [_TENS[n // 10] + (f" {_ONES[n % 10]}" if n % 10 else "")]
+    for size, name in ((1000, "thousand"), (100, "hundred")):
+        if n >= size:
+            heads = [f"{w} {name}" for w in _int_words(n // size)] + ([f"a {name}"] if n // size == 1 else [])
+            if n % size == 0:
+                return heads
+            return [f"{h}{sep}{r}" for h in heads for sep in (" ", " and ") for r in _int_words(n % size)]
+    raise AssertionError(n)
+
+
+def number_words(text: str) -> list[str]:
+    """Spoken forms of a number written with digits: ``"2.5"`` -> two point five, two and a half."""
+    whole, _, frac = text.partition(".")
+    heads = _int_words(int(whole))
+    if not frac:
+        return heads
+    out = [f"{h} point {' '.join(_ONES[int(d)] for d in frac)}" for h in heads]
+    if frac == "5" and whole != "0":
+        out += [f"{h} and a half" for h in heads]
+    return out
+
+
+def _spell(rng: random.Random, numbers: list[str]) -> list[str]:
+    """The numbers all in words or all in digits (30%), as people say them."""
+    if rng.random() < 0.3:
+        return numbers
+    return [rng.choice(number_words(n)) for n in numbers]
+
+
+_UNITS = ("hour", "minute", "second")
+_DURATION_PART = re.compile(r"(\d+) (hour|minute|second)s?")
+Duration = tuple[tuple[int, str], ...]
+
+
+def parse_duration(value: str) -> Duration | None:
+    """``"1 hour 30 minutes"`` -> ``((1, "hour"), (30, "minute"))``; None if it is not in that form."""
+    parts = tuple((int(n), unit) for n, unit in _DURATION_PART.findall(value))
+    return parts if parts and format_duration(parts) == value else None
+
+
+def format_duration(parts: Duration) -> str:
+    """The canonical form: digits and a unit, e.g. ``"1 hour 30 minutes"``."""
+    return " ".join(f"{n} {unit}{'' if n == 1 else 's'}" for n, unit in parts)
+
+
+def _amounts(n: int, unit: str) -> tuple[list[str], list[str]]:
+    """(in words, in digits) of ``n unit``: ``(['an hour', 'one hour'], ['1 hour'])``."""
+    plural = unit + ("" if n == 1 else "s")
+    words = [f"{w} {plural}" for w in _int_words(n)]
+    if n == 1:
+        words.insert(0, f"{'an' if unit == 'hour' else 'a'} {unit}")
+    return words, [f"{n} {plural}"]
+
+
+def duration_forms(value: str | Duration) -> list[tuple[str, str]]:
+    """Every spoken form of a duration with its kind: ``"one"`` (a single unit), ``"many"``, or ``"adj"``
+    (before a noun: "a twenty minute timer")."""
+    parts = parse_duration(value) if isinstance(value, str) else value
+    if not parts:
+        return []
+    kind = "one" if len(parts) == 1 and parts[0][0] == 1 else "many"
+    forms = []
+    for style in (0, 1):  # words, digits
+        for combo in itertools.product(*(_amounts(n, unit)[style] for n, unit in parts)):
+            forms += [(" and ".join(combo), kind)] + ([(" ".join(combo), kind)] if len(combo) > 1 else [])
+    if len(parts) == 1:
+        n, unit = parts[0]
+        forms += [(f"{w} {unit}", "adj") for w in _int_words(n) + [str(n)]]
+        forms += [(text, kind) for text in _SPECIAL_DURATIONS.get(parts, ())]
+    elif len(parts) == 2 and parts[1] == (30, _UNITS[_UNITS.index(parts[0][1]) + 1] if parts[0][1] != "second" else ""):
+        n, unit = parts[0]
+        if n == 1:
+            forms += [(f"an {unit} and a half" if unit == "hour" else f"a {unit} and a half", kind)]
+        forms += [(f"{w} and a half {unit}s", kind) for w in _int_words(n) + [str(n)]]
+        if n == 1:
+            forms += [(f"one {unit} and a half", kind)]
+    return forms
+
+
+_SPECIAL_DURATIONS = {
+    ((30, "minute"),): ("half an hour", "a half hour"),
+    ((15, "minute"),): ("a quarter of an hour", "a quarter hour"),
+    ((45, "minute"),): ("three quarters of an hour",),
+}
+_COMMON_MINUTES = (2, 3, 4, 5, 6, 7, 8, 10, 12, 15, 20, 25, 30, 35, 40, 45, 50, 60, 90)
+_COMMON_SECONDS = (5, 10, 15, 20, 30, 40, 45, 50, 60, 90)
+
+
+def _sample_duration(rng: random.Random, kind: str) -> Duration:
+    """A random duration of the same kind as the one it replaces (see :func:`duration_forms`)."""
+    if kind == "one":
+        return ((1, rng.choice(_UNITS)),)
+    minutes = rng.choice(_COMMON_MINUTES) if rng.random() < 0.6 else rng.randint(2, 59)
+    seconds = rng.choice(_COMMON_SECONDS) if rng.random() < 0.6 else rng.randint(5, 59)
+    single = rng.choices([((minutes, "minute"),), ((seconds, "second"),), ((rng.randint(2, 5), "hour"),)], [6, 2, 1])
+    if kind == "adj" or rng.random() < 0.8:
+        return single[0]
+    if rng.random() < 0.6:
+        return ((rng.randint(1, 3), "hour"), (rng.choice((5, 10, 15, 20, 30, 40, 45, 50)), "minute"))
+    return ((rng.randint(1, 9), "minute"), (rng.choice((10, 15, 20, 30, 45)), "second"))
+
+
+# math kinds: name -> (pattern of the canonical expression, canonical format); operands are the groups
+_MATH = {
+    "percent": (rf"({_NUM})/100\*({_NUM})", "{}/100*{}"),
+    "times": (rf"({_NUM})\*({_NUM})", "{}*{}"),
+    "plus": (rf"{_NUM}(?:\+{_NUM})+", "+"),  # any number of terms, joined with "+"
+    "minus": (rf"({_NUM})-({_NUM})", "{}-{}"),
+    "divided": (rf"({_NUM})/({_NUM})", "{}/{}"),
+    "square": (rf"({_NUM})\*\*2", "{}**2"),
+    "cube": (rf"({_NUM})\*\*3", "{}**3"),
+    "power": (rf"({_NUM})\*\*({_NUM})", "{}**{}"),
+    "sqrt": (rf"sqrt\(({_NUM})\)", "sqrt({})"),
+}
+_PERCENTS = ("5", "10", "12.5", "15", "18", "20", "25", "30", "40", "50", "60", "75", "80", "90")
+
+
+def _operands(kind: str, expression: str) -> list[str] | None:
+    match = re.fullmatch(_MATH[kind][0], expression)
+    if not match:
+        return None
+    return expression.split("+") if kind == "plus" else list(match.groups())
+
+
+def _expression(kind: str, operands: list[str]) -> str:
+    return "+".join(operands) if kind == "plus" else _MATH[kind][1].format(*operands)
+
+
+def _sample_operands(rng: random.Random, kind: str, arity: int) -> list[str]:
+    """Operands that make a sensible question of this kind (exact divisions, perfect squares, ...)."""
+    r = rng.randint
+    if kind == "times":
+        a, b = (r(2, 20), r(2, 20)) if rng.random() < 0.75 else (r(10, 999), r(2, 50))
+    elif kind == "plus":
+        return [str(r(1, 200) if rng.random() < 0.8 else r(100, 5000)) for _ in range(arity)]
+    elif kind == "minus":
+        a = r(10, 1000)
+        a, b = a, r(1, a - 1)
+    elif kind == "divided":
+        b = r(2, 20)
+        a = b * r(2, 50) if rng.random() < 0.8 else r(10, 1000)
+    elif kind == "percent":
+        return [rng.choice(_PERCENTS), str(r(2, 100) * 10)]
+    elif kind == "power":
+        a, b = r(2, 12), r(2, 10)
+    elif kind in ("square", "cube"):
+        return [str(r(2, 99) if kind == "square" else r(2, 20))]
+    else:  # sqrt
+        return [str(r(2, 40) ** 2 if rng.random() < 0.85 else r(2, 1000))]
+    return [str(a), str(b)]
+
+
+# ---------------------------------------------------------------- slots: find a value, sample a replacement
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A piece of an utterance. A slot segment spells the argument ``param``; its value in the call is
+    ``value``, or the segment's own text when ``value`` is None (the answer follows the utterance)."""
+
+    text: str
+    param: str | None = None
+    value: str | None = None
+    kind: str = ""  # the slot's class: replacements come from the same class
+
+
+class Slot(Protocol):
+    def find(self, utterance: str, value: str) -> tuple[int, int, str] | None:
+        """(start, end, kind) of ``value`` spelled in ``utterance``, or None."""
+
+    def follows(self, spoken: str, value: str) -> bool:
+        """Whether the call's value is the spoken text itself (then case changes apply to both)."""
+
+    def sample(self, rng: random.Random, segment: Segment) -> Segment:
+        """A replacement for a slot segment, with the same ``param`` and ``kind``."""
+
+
+def _search(utterance: str, phrase: str) -> re.Match | None:
+    return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", utterance, re.I)
+
+
+def _longest(utterance: str, forms: list[tuple[str, str]]) -> tuple[int, int, str] | None:
+    found = [(m.start(), m.end(), kind) for text, kind in forms if (m := _search(utterance, text))]
+    return max(found, key=lambda f: (f[1] - f[0], -f[0]), default=None)
+
+
+@dataclass(frozen=True)
+class ValueSlot:
+    """Values from lists, by class. ``case``: "proper" (the call keeps the listed spelling) or "verbatim"."""
+
+    classes: dict[str, list[str]]
+    case: str = "verbatim"
+    default: str | None = None
+    tail_punct: bool = False
+
+    def class_of(self, value: str) -> str | None:
+        key = value.rstrip(".?!").lower()
+        return next((c for c, vs in self.classes.items() if key in (v.rstrip(".?!").lower() for v in vs)), self.default)
+
+    def find(self, utterance: str, value: str) -> tuple[int, int, str] | None:
+        kind, match = self.class_of(value), _search(utterance, value)
+        return (match.start(), match.end(), kind) if kind and match else None
+
+    def follows(self, spoken: str, value: str) -> bool:
+        return self.case == "verbatim" and spoken == value
+
+    def sample(self, rng: random.Random, segment: Segment) -> Segment:
+        current = segment.text.lower()
+        value = rng.choice([v for v in self.classes[segment.kind] if v.rstrip(".?!").lower() != current])
+        value = value.rstrip(".?!")
+        if self.case == "proper":
+            return replace(segment, text=value.lower() if segment.text.islower() else value, value=value)
+        return replace(segment, text=value, value=None)
+
+
+class DurationSlot:
+    """Timer durations: "twenty five minutes" / "25 minutes" / "an hour and a half" -> ``"25 minutes"``..."""
+
+    def find(self, utterance: str, value: str) -> tuple[int, int, str] | None:
+        return _longest(utterance, duration_forms(value))
+
+    def follows(self, spoken: str, value: str) -> bool:
+        return False
+
+    def sample(self, rng: random.Random, segment: Segment) -> Segment:
+        parts = _sample_duration(rng, segment.kind)
+        forms = [text for text, kind in duration_forms(parts) if kind == segment.kind]
+        if not re.match(r"an? ", segment.text, re.I):  # "timer for an hour" but not "set timer an hour"
+            forms = [f for f in forms if not re.match(r"an? ", f)]
+        digits = [f for f in forms if f[0].isdigit()]
+        spoken = rng.choice(digits if digits and rng.random() < 0.3 else [f for f in forms if f not in digits] or forms)
+        return replace(segment, text=spoken, value=format_duration(parts))
+
+
+@dataclass(frozen=True)
+class MathSlot:
+    """Math expressions: "twelve times eight" / "12 times 8" -> ``"12*8"``; a swap keeps the operation."""
+
+    templates: dict[str, list[str]]
+
+    def _spoken(self, kind: str, numbers: list[str]) -> list[str]:
+        if len(numbers) > 2:
+            return [" plus ".join(numbers)]
+        return [t.format(a=numbers[0], b=numbers[-1]) for t in self.templates.get(kind, [])]
+
+    def find(self, utterance: str, value: str) -> tuple[int, int, str] | None:
+        forms = []
+        for kind in _MATH:
+            operands = _operands(kind, value)
+            if operands:
+                for numbers in itertools.product(*([*number_words(o), o] for o in operands)):
+                    forms += [(text, f"{kind}:{len(operands)}") for text in self._spoken(kind, list(numbers))]
+        return _longest(utterance, forms)
+
+    def follows(self, spoken: str, value: str) -> bool:
+        return False
+
+    def sample(self, rng: random.Random, segment: Segment) -> Segment:
+        kind, arity = segment.kind.split(":")
+        operands = _sample_operands(rng, kind, int(arity))
+        spoken = rng.choice(self._spoken(kind, _spell(rng, operands)))
+        return replace(segment, text=spoken, value=_expression(kind, operands))
+
+
+# ---------------------------------------------------------------- the values file
+
+
+@dataclass(frozen=True)
+class Surface:
+    fillers: list[str]
+    polite_prefixes: list[str]
+    polite_suffixes: list[str]
+    imperative_verbs: frozenset[str]
+
+
+@dataclass(frozen=True)
+class OtherGrammar:
+    fillers: list[str]
+    suffixes: list[str]
+    families: dict[str, list[str]]
+    lists: dict[str, list[str]]
+
+    def expand(self, template: str, rng: random.Random) -> str:
+        """Replace each ``{name}`` by a random item of ``lists[name]``, recursively."""
+        return re.sub(r"\{(\w+)\}", lambda m: self.expand(rng.choice(self.lists[m.group(1)]), rng), template)
+
+
+@dataclass(frozen=True)
+class Values:
+    slots: dict[str, Slot]  # "weather.location" -> slot
+    surface: Surface
+    other: OtherGrammar
+
+
+def _strings(data: object, where: str) -> list[str]:
+    if not isinstance(data, list) or not data or not all(isinstance(v, str) for v in data):
+        raise AugmentError(f"{where}: expected a non-empty list of strings (quote values such as 'no' or 42)")
+    return data
+
+
+def _slot(spec: dict, where: str) -> Slot:
+    kind = spec.get("type", "values")
+    if kind == "duration":
+        return DurationSlot()
+    if kind == "math":
+        return MathSlot({k: _strings(v, f"{where}.templates.{k}") for k, v in spec["templates"].items()})
+    if kind != "values":
+        raise AugmentError(f"{where}.type: expected values, duration or math, got {kind!r}")
+    classes = {c: _strings(v, f"{where}.classes.{c}") for c, v in spec["classes"].items()}
+    if spec.get("default") not in (None, *classes):
+        raise AugmentError(f"{where}.default: {spec['default']!r} is not one of its classes")
+    if spec.get("case", "verbatim") not in ("proper", "verbatim"):
+        raise AugmentError(f"{where}.case: expected proper or verbatim")
+    return ValueSlot(classes, spec.get("case", "verbatim"), spec.get("default"), bool(spec.get("tail_punct")))
+
+
+def load_values(path: str | Path) -> Values:
+    """Read ``prompts/augment.yaml``; errors name the file and the key."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    try:
+        slots = {name: _slot(spec, f"{path}: slots.{name}") for name, spec in data["slots"].items()}
+        s, o = data["surface"], data["other"]
+        surface = Surface(
+            *(_strings(s[k], f"{path}: surface.{k}") for k in ("fillers", "polite_prefixes", "polite_suffixes")),
+            frozenset(_strings(s["imperative_verbs"], f"{path}: surface.imperative_verbs")),
+        )
+        lists = {k: _strings(v, f"{path}: other.lists.{k}") for k, v in o["lists"].items()}
+        families = {k: _strings(v, f"{path}: other.families.{k}") for k, v in o["families"].items()}
+        other = OtherGrammar(_strings(o["fillers"], f"{path}: other.fillers"), _strings(o["suffixes"], ""), families, lists)
+    except (KeyError, TypeError, AttributeError) as e:
+        raise AugmentError(f"{path}: missing or malformed section {e}") from None
+    for where, texts in [*(("families." + k, v) for k, v in families.items()), *(("lists." + k, v) for k, v in lists.items())]:
+        for text in texts:
+            unknown = set(re.findall(r"\{(\w+)\}", text)) - set(lists)
+            if unknown:
+                raise AugmentError(f"{path}: other.{where}: {text!r} uses unknown list(s) {', '.join(sorted(unknown))}")
+    return Values(slots, surface, other)
+
+
+# ---------------------------------------------------------------- templates from hand pairs, and their variants
+
+
+@dataclass(frozen=True)
+class Template:
+    segments: tuple[Segment, ...]  # the core: no leading filler/politeness, no trailing "please" or punctuation
+    args: tuple[tuple[str, str], ...]  # the hand call's arguments
+
+    @property
+    def has_slot(self) -> bool:
+        return any(s.param for s in self.segments)
+
+
+def _polite_re(surface: Surface) -> tuple[re.Pattern, re.Pattern]:
+    fillers = "|".join(re.escape(f) for f in sorted(surface.fillers, key=len, reverse=True))
+    lead = re.compile(rf"^(?:(?:{fillers})\b[\s,]*)*(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?", re.I)
+    return lead, re.compile(r"(?:,?\s+(?:please|thanks|thank you))?[\s.,?!]*$", re.I)
+
+
+def make_template(pair: Pair, skill: Skill, slots: dict[str, Slot], surface: Surface) -> Template:
+    """Find each free-text argument in the utterance and cut the utterance into text and slot segments.
+
+    >>> from skillcall.skills import parse_signature
+    >>> skill = parse_signature('weather(location="[location]")')
+    >>> slot = ValueSlot({"place": ["Oslo", "Rome"]}, "proper")
+    >>> surface = Surface(["um"], ["please"], ["please"], frozenset({"tell"}))
+    >>> pair = Pair("um could you tell me the weather in oslo, please?", 'weather(location="Oslo")', "weather")
+    >>> [(s.text, s.param) for s in make_template(pair, skill, {"weather.location": slot}, surface).segments]
+    [('tell me the weather in ', None), ('oslo', 'location')]
+    """
+    text, call = pair.user, parse_call(pair.answer)
+    spans = []
+    for name, value in call.args:
+        param, slot = skill.param(name), slots.get(f"{skill.name}.{name}")
+        found = slot.find(text, value) if slot and param and not param.choices else None
+        if found:
+            spans.append((*found, name, slot.follows(text[found[0] : found[1]], value), value))
+    spans.sort()
+    lead_re, tail_re = _polite_re(surface)
+    lead = lead_re.match(text)
+    start = lead.end() if lead else 0
+    if re.search(r"you\s+(please\s+)?$", text[:start], re.I) and _first_word(text[start:]) not in surface.imperative_verbs:
+        start = re.match(rf"^(?:(?:{'|'.join(map(re.escape, surface.fillers))})\b[\s,]*)*", text, re.I).end()
+    if spans and start > spans[0][0]:
+        start = 0
+    end = tail_re.search(text).start()
+    if spans and end < spans[-1][1] and text[end : spans[-1][1]].strip(" .?!"):
+        end = re.search(r"[\s.?!]*$", text).start()
+    segments, pos = [], start
+    for s, e, kind, name, follows, value in spans:
+        if any(overlap for overlap in spans if overlap[0] < s < overlap[1]):
+            continue  # two values in the same place: keep the first
+        segments += [Segment(text[pos:s]), Segment(text[s : min(e, end)], name, None if follows else value, kind)]
+        pos = min(e, end)
+    segments.append(Segment(text[pos:end]))
+    return Template(tuple(s for s in segments if s.text or s.param), call.args)
+
+
+def _first_word(text: str) -> str:
+    words = text.split()
+    return words[0].lower().strip(",.?!") if words else ""
+
+
+def _article(word: str) -> str:
+    """ "an" before a vowel sound: an hour, an eight, an 11, a unicorn."""
+    w = word.lower()
+    if re.match(r"8|1[18](?:\d{3})?(?!\d)", w) or w.startswith(("hour", "honest", "honor")):
+        return "an"
+    return "an" if w[:1] in tuple("aeiou") and not w.startswith(("one", "uni", "use", "eu", "ur")) else "a"
+
+
+def _fix_articles(segments: list[Segment]) -> list[Segment]:
+    out = list(segments)
+    for i in range(1, len(out)):
+        before, seg = out[i - 1], out[i]
+        match = re.search(r"(?<!\w)([Aa]n?)(\s+)$", before.text)
+        if seg.param and match and seg.text:
+            article = _article(seg.text.split()[0])
+            article = article.capitalize() if match.group(1)[0] == "A" else article
+            out[i - 1] = replace(before, text=before.text[: match.start()] + article + match.group(2))
+    return out
+
+
+def _strip_punct(text: str) -> str:
+    """Drop sentence punctuation, keep apostrophes and decimal points."""
+    return re.sub(r"[.,!?;:]+(?=\s|$)", "", text)
+
+
+def _decapitalise(segments: list[Segment]) -> list[Segment]:
+    """Lower the first letter after a new prefix ("Open Spotify" -> "could you open Spotify"), but not "I"
+    or a name the call spells differently."""
+    first = segments[0]
+    word = first.text.split()[0] if first.text.split() else ""
+    if word[:1].isupper() and word[1:].islower() and word not in ("I", "I'm", "I'd", "I'll", "I've"):
+        if first.param is None or first.value is None:
+            return [replace(first, text=first.text[0].lower() + first.text[1:]), *segments[1:]]
+    return segments
+
+
+def _decorate(segments: list[Segment], rng: random.Random, surface: Surface) -> tuple[list[Segment], bool]:
+    """Add a filler or politeness before and maybe "please"/"thanks" after; returns (segments, is_question)."""
+    core = "".join(s.text for s in segments)
+    imperative = _first_word(core) in surface.imperative_verbs
+    question = _first_word(core) in QUESTION_WORDS
+    r, prefix, suffix = rng.random(), "", ""
+    if r < 0.35:
+        prefix = rng.choice(surface.fillers)
+    elif r < 0.6 and imperative:
+        prefix = rng.choice(surface.polite_prefixes)
+        question = prefix.split()[-1] in ("you", "please") and " you" in f" {prefix}"
+    if rng.random() < 0.25:
+        suffix = rng.choice(surface.polite_suffixes)
+        if suffix.lower() in core.lower() or ("please" in prefix and "please" in suffix):
+            suffix = ""
+        if " me" in suffix and (not imperative or re.search(r"\bme\b", core, re.I)):
+            suffix = ""
+    if prefix:
+        segments = [Segment(prefix + " "), *_decapitalise(segments)]
+    if suffix:
+        segments = [*segments, Segment(" " + suffix)]
+    return segments, question
+
+
+def _case(segments: list[Segment], rng: random.Random, question: bool, tail_punct: bool) -> list[Segment]:
+    """Keep the case (60%), lower case without punctuation (25%), or a capitalised sentence with "." or "?".
+    ``tail_punct``: a final mark belongs to the last segment's value (``openai(prompt="Who wrote Hamlet?")``)."""
+    r = rng.random()
+    if r < 0.6:
+        return segments
+    if r < 0.85:
+        return [replace(s, text=_strip_punct(s.text.lower())) for s in segments]
+    first = segments[0]
+    segments = [replace(first, text=first.text[:1].upper() + first.text[1:]), *segments[1:]]
+    last, mark = segments[-1], "?" if question else "."
+    if last.param and (last.value is not None or not tail_punct):
+        return [*segments, Segment(mark)]
+    return [*segments[:-1], replace(last, text=last.text.rstrip() + mark)]
+
+
+def _assemble(segments: list[Segment], skill: Skill, args: tuple[tuple[str, str], ...]) -> tuple[str, Call]:
+    values = dict(args)
+    for seg in segments:
+        if seg.param:
+            values[seg.param] = " ".join(seg.text.split()) if seg.value is None else seg.value
+    return " ".join("".join(s.text for s in segments).split()), Call(skill.name, tuple(values.items()))
+
+
+def _propose(rng: random.Random, templates: list[Template], skill: Skill, values: Values) -> tuple[str, Call, str]:
+    """One candidate from a random hand template: a slot swap (``SWAP_P``) or only a surface variant."""
+    template = rng.choice(templates)
+    segments, method = list(template.segments), "surface"
+    if template.has_slot and rng.random() < SWAP_P:
+        segments = [values.slots[f"{skill.name}.{s.param}"].sample(rng, s) if s.param else s for s in segments]
+        segments, method = _fix_articles(segments), "swap"
+    segments, question = _decorate(segments, rng, values.surface)
+    last = segments[-1]
+    tail_punct = bool(last.param) and getattr(values.slots[f"{skill.name}.{last.param}"], "tail_punct", False)
+    user, call = _assemble(_case(segments, rng, question, tail_punct), skill, template.args)
+    return user, call, method
+
+
+def _propose_other(rng: random.Random, hand: list[str], grammar: OtherGrammar) -> tuple[str, Call, str]:
+    """One non-request: a hand example (``OTHER_HAND_P``) or a grammar sentence, maybe with a filler; lower case
+    without punctuation 30% of the time (no capitalised sentence: half sentences and noise have no full stop)."""
+    if hand and rng.random() < OTHER_HAND_P:
+        text, method = rng.choice(hand), "hand"
+    else:
+        method, template = rng.choice([(f, t) for f, templates in grammar.families.items() for t in templates])
+        text = grammar.expand(template, rng)
+    r = rng.random()
+    if r < 0.35:
+        text = f"{rng.choice(grammar.fillers)} {text}"
+    elif r < 0.5 and len(text.split()) >= 4:
+        text = f"{text} {rng.choice(grammar.suffixes)}"
+    if rng.random() < 0.3:
+        text = _strip_punct(text.lower())
+    return " ".join(text.split()), Call(OTHER, ()), f"other:{method}"
+
+
+OTHER = "other"  # the skill of non-requests, generated from the grammar under `other:` in the values file
+
+
+def augment(hand: ExampleFile, count: int, seed: int, values: Values) -> tuple[list[Pair], dict]:
+    """``count`` new valid pairs, none equal (normalised) to a hand pair or to each other, and the counts
+    for the report. Deterministic for a given seed, skill file and values file."""
+    skill = hand.skill
+    rng = random.Random(f"{seed}:{skill.name}")
+    if skill.name == OTHER:
+        hand_users = [p.user for p in hand.pairs]
+
+        def propose() -> tuple[str, Call, str]:
+            return _propose_other(rng, hand_users, values.other)
+    else:
+        templates = [make_template(p, skill, values.slots, values.surface) for p in hand.pairs]
+        templates = [t for t in templates if "".join(s.text for s in t.segments).strip()]
+        if not templates:
+            raise AugmentError(f"{hand.path}: no hand examples to augment")
+
+        def propose() -> tuple[str, Call, str]:
+            return _propose(rng, templates, skill, values)
+
+    hand_keys = {normalise(p.user) for p in hand.pairs}
+    pairs: list[Pair] = []
+    seen: set[str] = set()
+    counts, invalid, methods = Counter(), Counter(), Counter()
+    while len(pairs) < count and counts["received"] < count * TRIES_PER_OUTPUT:
+        user, call, method = propose()
+        counts["received"] += 1
+        try:
+            answer = str(validate(call, {skill.name: skill}))
+        except CallError as e:
+            invalid[e.reason] += 1
+            continue
+        key = normalise(user)
+        if not key:
+            invalid["empty_utterance"] += 1
+            continue
+        counts["valid"] += 1
+        if key in hand_keys:
+            counts["duplicates_of_hand"] += 1
+        elif key in seen:
+            counts["duplicates"] += 1
+        else:
+            seen.add(key)
+            pairs.append(Pair(user, answer, skill.name))
+            methods[method] += 1
+    report = {k: counts[k] for k in ("received", "valid")}
+    report |= {"invalid": dict(sorted(invalid.items())), "duplicates_of_hand": counts["duplicates_of_hand"]}
+    report |= {"duplicates": counts["duplicates"], "methods": dict(sorted(methods.items()))}
+    return pairs, report

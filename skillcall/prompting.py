@@ -1,0 +1,207 @@
+"""One place that turns (utterance, answer) into model text, for training and inference alike.
+
+Two modes. ``chat`` renders the tokenizer's chat template with a system prompt listing the skills;
+``raw`` fills a prompt file holding ``{system}`` (optional), ``{user}`` and ``{answer}``, such as
+``prompts/llama2.txt``. Either way ``prompt(user)`` is the exact inference text, ending where the
+answer starts, and ``completion(answer)`` is what follows it: the answer plus the end of the turn.
+
+    >>> p = Prompter("raw", "SYS", tokenizer=None, raw_template="[INST] {system} {user} [/INST] {answer} </s>")
+    >>> p.prompt("hi"), p.completion("other()")
+    ('[INST] SYS hi [/INST]', ' other() </s>')
+    >>> p.answer_from(' other() </s> [INST]')
+    'other()'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from skillcall.skills import Skills
+
+MODES = ("chat", "raw")
+CONFIG_FILE = "prompt_config.json"
+SYSTEM_FILE = "system_prompt.txt"
+RAW_FILE = "prompt_template.txt"
+_DUMMY_USER = "hello"  # any utterance: the completion does not depend on it
+
+
+class PromptError(ValueError):
+    pass
+
+
+@dataclass
+class PromptParams:
+    mode: str = "chat"  # "chat" | "raw"
+    system_template: str = "prompts/system.txt"  # has one {skills} placeholder
+    raw_template: str = "prompts/llama2.txt"  # used when mode == "raw"; {system}, {user}, {answer}
+
+
+def short_description(description: str) -> str:
+    """The first sentence of a skill description, without parentheses.
+
+    >>> short_description("ask an AI a question (facts, advice). The prompt is the question.")
+    'ask an AI a question.'
+    """
+    first = re.split(r"(?<=\.)\s", description.strip(), maxsplit=1)[0]
+    return re.sub(r"\s*\([^)]*\)", "", first)
+
+
+def render_system_prompt(skills: Skills, template_text: str) -> str:
+    """Fill ``{skills}`` with one line per skill: signature and the first sentence of its description.
+
+    >>> from skillcall.skills import parse_signature
+    >>> s = parse_signature('timer(duration="[duration]") set a timer. The duration is written out.')
+    >>> render_system_prompt({"timer": s}, "Skills:\\n{skills}")
+    'Skills:\\ntimer(duration="[duration]"): set a timer.'
+    """
+    if template_text.count("{skills}") != 1:
+        raise PromptError("the system prompt template needs exactly one {skills} placeholder")
+    lines = [f"{s.signature}: {short_description(s.description)}".rstrip(": ") for s in skills.values()]
+    return template_text.replace("{skills}", "\n".join(lines)).strip()
+
+
+def read_raw_template(path: str | Path) -> str:
+    """A raw prompt file; one trailing newline (an editor's) is not part of the format."""
+    text = Path(path).read_text(encoding="utf-8").removesuffix("\n")
+    check_raw_template(text, str(path))
+    return text
+
+
+def check_raw_template(text: str, where: str = "raw template") -> None:
+    for name in ("user", "answer"):
+        if text.count(f"{{{name}}}") != 1:
+            raise PromptError(f"{where}: needs exactly one {{{name}}} placeholder")
+    if text.index("{user}") > text.index("{answer}"):
+        raise PromptError(f"{where}: {{user}} must come before {{answer}}")
+
+
+@dataclass
+class Prompter:
+    """Renders prompts/completions; ``tokenizer`` is needed for chat mode and for tokenising."""
+
+    mode: str
+    system: str  # the rendered system prompt
+    tokenizer: Any = None
+    raw_template: str | None = None  # the text of the raw prompt file (raw mode)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise PromptError(f"prompt mode must be one of {', '.join(MODES)}, got {self.mode!r}")
+        if self.mode == "raw":
+            if self.raw_template is None:
+                raise PromptError("raw mode needs a raw_template")
+            check_raw_template(self.raw_template)
+        elif self.tokenizer is None or not getattr(self.tokenizer, "chat_template", None):
+            raise PromptError("chat mode needs a tokenizer with a chat template (or use mode: raw with a prompt file)")
+
+    @classmethod
+    def build(cls, params: PromptParams, skills: Skills, tokenizer: Any) -> Prompter:
+        """From params.yaml's ``finetune.prompt`` section and the skill specs."""
+        system_text = Path(params.system_template).read_text(encoding="utf-8")
+        raw = read_raw_template(params.raw_template) if params.mode == "raw" else None
+        return cls(params.mode, render_system_prompt(skills, system_text), tokenizer, raw)
+
+    def _chat(self, user: str, answer: str | None = None) -> str:
+        messages = [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
+        if answer is not None:
+            messages.append({"role": "assistant", "content": answer})
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=answer is None)
+
+    def _raw_split(self) -> tuple[str, str]:
+        """(text before the answer, text after it); whitespace before ``{answer}`` belongs to the completion."""
+        head, tail = self.raw_template.split("{answer}")
+        stripped = head.rstrip(" ")
+        return stripped, head[len(stripped) :] + "{answer}" + tail
+
+    def prompt(self, user: str) -> str:
+        """The inference text for ``user``, ending exactly where the answer starts."""
+        if self.mode == "chat":
+            return self._chat(user)
+        head, _ = self._raw_split()
+        values = {"system": self.system, "user": user}
+        return re.sub(r"\{(system|user)\}", lambda m: values[m.group(1)], head)
+
+    def completion(self, answer: str) -> str:
+        """The answer plus whatever the format emits after it (``<|im_end|>\\n`` for ChatML)."""
+        if self.mode == "raw":
+            return self._raw_split()[1].replace("{answer}", answer)
+        full, prompt = self._chat(_DUMMY_USER, answer), self._chat(_DUMMY_USER)
+        if not full.startswith(prompt) or answer not in full[len(prompt) :]:
+            raise PromptError("the chat template does not render the prompt as a prefix of the conversation")
+        return full[len(prompt) :]
+
+    @property
+    def end_of_turn(self) -> str:
+        """The text that ends an answer, e.g. ``<|im_end|>`` or ``</s>``."""
+        return self.completion("").strip()
+
+    def answer_from(self, generated: str) -> str:
+        """The answer part of generated text: everything before the end of the turn, stripped."""
+        end = self.end_of_turn
+        return (generated.split(end)[0] if end else generated).strip()
+
+    def tokenize(self, user: str, answer: str) -> tuple[list[int], list[int]]:
+        """(input_ids, labels) for training: the prompt's tokens exactly as at inference, then the completion's.
+
+        Labels are -100 on the prompt, so only the answer and its end of turn are learned.
+        """
+        prompt_ids = self.tokenizer(self.prompt(user), add_special_tokens=False)["input_ids"]
+        completion_ids = self.tokenizer(self.completion(answer), add_special_tokens=False)["input_ids"]
+        return prompt_ids + completion_ids, [-100] * len(prompt_ids) + completion_ids
+
+    def encode(self, users: list[str]) -> Any:
+        """A left-padded batch of prompts for generation (torch tensors)."""
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        return self.tokenizer(
+            [self.prompt(u) for u in users], add_special_tokens=False, padding=True, return_tensors="pt"
+        )
+
+    def save(self, directory: str | Path) -> None:
+        """Write prompt_config.json + system_prompt.txt (+ prompt_template.txt in raw mode) into ``directory``."""
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        (d / SYSTEM_FILE).write_text(self.system + "\n", encoding="utf-8")
+        config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None}
+        if self.raw_template is not None:
+            (d / RAW_FILE).write_text(self.raw_template + "\n", encoding="utf-8")
+            config["raw_template"] = RAW_FILE
+        (d / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, directory: str | Path, tokenizer: Any) -> Prompter:
+        """The Prompter saved by :meth:`save` (e.g. in an adapter folder)."""
+        d = Path(directory)
+        path = d / CONFIG_FILE
+        if not path.exists():
+            raise PromptError(f"{path}: missing; is {d} a folder written by the finetune stage?")
+        config = json.loads(path.read_text(encoding="utf-8"))
+        system = (d / config["system_prompt"]).read_text(encoding="utf-8").removesuffix("\n")
+        raw = read_raw_template(d / config["raw_template"]) if config.get("raw_template") else None
+        return cls(config["mode"], system, tokenizer, raw)
+
+
+def generate(
+    model: Any, prompter: Prompter, users: list[str], max_new_tokens: int = 48, batch_size: int = 16
+) -> list[str]:
+    """Greedy answers for ``users``, batched with left padding; each is cut at the end of the turn."""
+    import torch
+
+    out = []
+    for i in range(0, len(users), batch_size):
+        batch = prompter.encode(users[i : i + batch_size]).to(model.device)
+        with torch.no_grad():
+            ids = model.generate(
+                **batch,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=prompter.tokenizer.pad_token_id,
+            )
+        texts = prompter.tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=False)
+        out += [prompter.answer_from(t.split(prompter.tokenizer.eos_token)[0]) for t in texts]
+    return out

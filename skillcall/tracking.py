@@ -1,0 +1,124 @@
+"""Experiment tracking: W&B (offline unless ``WANDB_MODE`` says otherwise) and DVCLive.
+
+Run name = ``DVC_EXP_NAME`` (set by ``dvc exp run``); project/entity/group/tags come from the
+``wandb:`` section of params.yaml. The config holds the stage's params and the input hashes
+recorded in ``dvc.lock``; it never holds secrets (checked).
+
+    >>> safe_config({"lr": 1e-3, "nested": {"seed": 0}})
+    {'lr': 0.001, 'nested': {'seed': 0}}
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DEFAULT_MODE = "offline"
+LOCK_FILE = "dvc.lock"
+_SECRET_KEY = re.compile(r"(api_?key|token|secret|password|passwd|credential)", re.I)
+_SECRET_ENV = ("WANDB_API_KEY", "OPENAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+
+
+@dataclass
+class WandbParams:
+    project: str
+    entity: str | None = None
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+def run_name() -> str | None:
+    """``DVC_EXP_NAME`` when ``dvc exp run`` set it, else None (W&B picks a name)."""
+    return os.environ.get("DVC_EXP_NAME") or None
+
+
+def dvc_lock_hashes(stage: str, lock: str | Path = LOCK_FILE) -> dict[str, str]:
+    """``{path: md5}`` of the inputs of ``stage`` as recorded in ``dvc.lock``; {} when there is no lock entry.
+
+    An input that another stage produces is taken from that stage's ``outs`` (DVC rewrites the lock
+    after each stage, so upstream outputs are current while this stage runs); other inputs (code,
+    hand-written files) show the hashes of this stage's last locked run.
+    """
+    path = Path(lock)
+    if not path.exists():
+        return {}
+    stages = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages", {})
+    if stage not in stages:
+        return {}
+    produced = {o["path"]: o.get("md5", o.get("hash", "")) for s in stages.values() for o in s.get("outs", [])}
+    return {d["path"]: produced.get(d["path"], d.get("md5", "")) for d in stages[stage].get("deps", [])}
+
+
+def safe_config(config: dict) -> dict:
+    """``config`` unchanged, after checking that no key names a secret and no value is a secret's value."""
+    secrets = {os.environ[v] for v in _SECRET_ENV if os.environ.get(v)}
+
+    def check(obj: Any, where: str) -> None:
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if _SECRET_KEY.search(str(k)) and v not in (None, "", False):
+                    raise ValueError(f"refusing to log {where}{k}: it looks like a secret")
+                check(v, f"{where}{k}.")
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                check(v, f"{where}{i}.")
+        elif isinstance(obj, str) and any(s in obj for s in secrets):
+            raise ValueError(f"refusing to log {where.rstrip('.')}: it contains the value of a secret variable")
+
+    check(config, "config.")
+    return config
+
+
+def init_run(job_type: str, config: dict, params: WandbParams, dir: str | None = None, stage: str | None = None) -> Any:
+    """Start a W&B run; ``stage`` adds ``config["dvc_inputs"]`` from dvc.lock. Mode: WANDB_MODE, else offline."""
+    import wandb
+
+    config = dict(config)
+    if stage is not None:
+        config["dvc_inputs"] = dvc_lock_hashes(stage)
+    if dir is not None:
+        Path(dir).mkdir(parents=True, exist_ok=True)
+    return wandb.init(
+        project=params.project,
+        entity=params.entity,
+        group=params.group,
+        tags=[*params.tags, job_type],
+        job_type=job_type,
+        name=run_name(),
+        config=safe_config(config),
+        dir=dir,
+        mode=os.environ.get("WANDB_MODE", DEFAULT_MODE),
+    )
+
+
+def log_table(run: Any, key: str, columns: list[str], rows: list[list]) -> Any:
+    """Log ``rows`` as a ``wandb.Table`` under ``key``; returns the table."""
+    import wandb
+
+    table = wandb.Table(columns=columns, data=rows)
+    run.log({key: table})
+    return table
+
+
+def log_artifact(run: Any, name: str, type: str, path: str | Path, metadata: dict) -> Any:
+    """Log a folder (or file) as an artifact of ``type`` with ``metadata``; returns the artifact."""
+    import wandb
+
+    artifact = wandb.Artifact(name, type=type, metadata=safe_config(metadata))
+    if Path(path).is_dir():
+        artifact.add_dir(str(path))
+    else:
+        artifact.add_file(str(path))
+    return run.log_artifact(artifact)
+
+
+def live(dir: str | Path, resume: bool = False) -> Any:
+    """A DVCLive logger writing under ``dir`` only (no experiment commits, no edits to dvc.yaml); cleared unless ``resume``."""
+    from dvclive import Live
+
+    return Live(str(dir), resume=resume, save_dvc_exp=False, dvcyaml=None)

@@ -1,0 +1,384 @@
+"""LoRA / QLoRA supervised fine-tuning with a completion-only loss (trl SFTTrainer + peft).
+
+Rows become ``{"prompt", "completion"}`` pairs rendered by the :class:`~skillcall.prompting.Prompter`
+(the same texts inference uses), tokenised by ``Prompter.tokenize`` into ``input_ids`` and ``labels``
+(-100 on the prompt), so only the answer and its end of turn are learned. We tokenise ourselves
+rather than hand trl the strings because trl appends an EOS to string completions, which would
+double ChatML's ``<|im_end|>``.
+
+    >>> check_learnable([{"input_ids": [1, 2, 3], "labels": [-100, -100, 3]}], ["a.txt:1"], max_length=2)
+    Traceback (most recent call last):
+    ...
+    skillcall.train.NoLearnableTokensError: a.txt:1: no answer token left to learn: the prompt is 2 tokens and max_length is 2; raise finetune.max_length or shorten the system prompt
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from skillcall.calls import calls_match
+from skillcall.dataset import Row, read_rows
+from skillcall.prompting import Prompter, PromptParams, generate
+from skillcall.skills import Skills, parse_signature
+
+QUANTIZATIONS = ("none", "4bit", "8bit")
+TRAINING_FILE = "training.json"
+SKILLS_FILE = "skills.json"
+FINGERPRINT_FILE = "fingerprint.json"
+
+
+class NoLearnableTokensError(ValueError):
+    pass
+
+
+class QuantizationError(RuntimeError):
+    pass
+
+
+@dataclass
+class LoraParams:
+    r: int
+    alpha: int
+    dropout: float
+    target_modules: list[str]
+
+
+@dataclass
+class FinetuneParams:
+    """The ``finetune:`` section of params.yaml (units and advice in its comments)."""
+
+    base_model: str | None  # None: the base stage's folder given on the command line
+    quantization: str
+    dtype: str
+    prompt: PromptParams
+    lora: LoraParams
+    seed: int
+    max_steps: int
+    batch_size: int
+    grad_accum: int
+    learning_rate: float
+    lr_scheduler: str
+    warmup_steps: int
+    weight_decay: float
+    max_length: int
+    gradient_checkpointing: bool
+    logging_steps: int
+    save_steps: int
+    eval_steps: int
+    eval_batch_size: int
+    sample_predictions: int
+    max_new_tokens: int
+
+
+def file_sha256(paths: list[str | Path]) -> dict[str, str]:
+    """``{"train": sha256, "val": sha256, "all": sha256 of both}`` keyed by file stem."""
+    out = {Path(p).stem: hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
+    out["all"] = hashlib.sha256("".join(f"{k}:{v}" for k, v in sorted(out.items())).encode()).hexdigest()
+    return out
+
+
+def tokenize_rows(rows: list[Row], prompter: Prompter) -> list[dict]:
+    """``[{"input_ids", "labels"}]``: the prompt-completion pair of each row, labels -100 on the prompt."""
+    out = []
+    for row in rows:
+        input_ids, labels = prompter.tokenize(row.user, row.answer)
+        out.append({"input_ids": input_ids, "labels": labels})
+    return out
+
+
+def check_learnable(examples: list[dict], where: list[str], max_length: int) -> None:
+    """Raise :class:`NoLearnableTokensError` naming the row if truncation to ``max_length`` leaves no label.
+
+    Every example keeps at least one learned token, so no batch can have all labels at -100.
+    """
+    for example, place in zip(examples, where, strict=True):
+        if all(label == -100 for label in example["labels"][:max_length]):
+            prompt_len = sum(1 for label in example["labels"] if label == -100)
+            raise NoLearnableTokensError(
+                f"{place}: no answer token left to learn: the prompt is {prompt_len} tokens and max_length is "
+                f"{max_length}; raise finetune.max_length or shorten the system prompt"
+            )
+
+
+def device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_quantization(quantization: str) -> None:
+    """Run a tiny quantised layer forward and backward on this device; raise a clear error if a piece fails.
+
+    bitsandbytes 0.50 has a CPU backend for both 4-bit (NF4) and 8-bit; older builds need CUDA.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise QuantizationError(f"finetune.quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
+    if quantization == "none":
+        return
+    import torch
+
+    try:
+        import bitsandbytes as bnb
+    except ImportError as e:
+        raise QuantizationError(f"finetune.quantization={quantization} needs bitsandbytes: {e}") from None
+    dev = device()
+    step = "quantising a layer"
+    try:
+        if quantization == "4bit":
+            layer = bnb.nn.Linear4bit(64, 64, bias=False, compute_dtype=torch.float32, quant_type="nf4").to(dev)
+        else:
+            layer = bnb.nn.Linear8bitLt(64, 64, bias=False, has_fp16_weights=False).to(dev)
+        x = torch.randn(2, 64, device=dev, requires_grad=True)
+        step = "the forward pass"
+        y = layer(x)
+        step = "the backward pass"
+        y.sum().backward()
+    except Exception as e:  # noqa: BLE001 - any failure here means this device cannot train quantised
+        raise QuantizationError(
+            f"finetune.quantization={quantization}: bitsandbytes {bnb.__version__} failed in {step} of a {quantization} "
+            f"layer on {dev} ({type(e).__name__}: {e}); this piece needs CUDA here: use quantization: none or a GPU"
+        ) from None
+
+
+def load_base(name: str, quantization: str = "none", dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) of a local HF folder or hub id; 4/8-bit through bitsandbytes (NF4 for 4-bit)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+    check_quantization(quantization)
+    torch_dtype = getattr(torch, dtype)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    if quantization == "4bit":
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch_dtype
+        )
+    elif quantization == "8bit":
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+    if quantization != "none":
+        kwargs["device_map"] = {"": device()}
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    if quantization == "none":
+        model.to(device())
+    return model, tokenizer
+
+
+def lora_model(model: Any, p: FinetuneParams) -> Any:
+    """Wrap ``model`` with fresh LoRA adapters (seeded); k-bit models are prepared for training first."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import set_seed
+
+    if p.quantization != "none":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=p.gradient_checkpointing)
+    set_seed(p.seed)
+    config = LoraConfig(
+        r=p.lora.r,
+        lora_alpha=p.lora.alpha,
+        lora_dropout=p.lora.dropout,
+        target_modules=p.lora.target_modules,
+        task_type="CAUSAL_LM",
+    )
+    return get_peft_model(model, config)
+
+
+def sft_config(p: FinetuneParams, output_dir: str | Path) -> Any:
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(output_dir),
+        max_steps=p.max_steps,
+        per_device_train_batch_size=p.batch_size,
+        per_device_eval_batch_size=p.eval_batch_size,
+        gradient_accumulation_steps=p.grad_accum,
+        learning_rate=p.learning_rate,
+        lr_scheduler_type=p.lr_scheduler,
+        warmup_steps=p.warmup_steps,
+        weight_decay=p.weight_decay,
+        max_length=p.max_length,
+        completion_only_loss=True,
+        bf16=p.dtype == "bfloat16",
+        fp16=False,
+        gradient_checkpointing=p.gradient_checkpointing,
+        logging_steps=p.logging_steps,
+        save_steps=p.save_steps,
+        save_total_limit=2,
+        eval_strategy="steps" if p.eval_steps else "no",
+        eval_steps=p.eval_steps or None,
+        seed=p.seed,
+        data_seed=p.seed,
+        report_to=[],
+        include_num_input_tokens_seen=True,
+        dataloader_num_workers=0,
+        use_cpu=device() == "cpu",
+    )
+
+
+METRIC_NAMES = {"loss": "train/loss", "learning_rate": "train/lr", "grad_norm": "train/grad_norm", "eval_loss": "val/loss"}
+
+
+def log_step(run: Any, live: Any, logs: dict, step: int) -> None:
+    """Send the trainer's ``logs`` (loss, lr, grad norm, val loss) to W&B and DVCLive at ``step``."""
+    metrics = {METRIC_NAMES[k]: float(v) for k, v in logs.items() if k in METRIC_NAMES}
+    if not metrics:
+        return
+    if run is not None:
+        run.log(metrics, step=step)
+    if live is not None:
+        live.step = step
+        for k, v in metrics.items():
+            live.log_metric(k, v)
+        live.next_step()
+
+
+def metrics_callback(run: Any, live: Any) -> Any:
+    """A TrainerCallback calling :func:`log_step` at each logging step."""
+    from transformers import TrainerCallback
+
+    class MetricsCallback(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            log_step(run, live, logs or {}, state.global_step)
+
+    return MetricsCallback()
+
+
+def fingerprint(p: FinetuneParams, data_hash: dict[str, str]) -> dict:
+    return {"params": asdict(p), "data": data_hash}
+
+
+def prepare_checkpoints(directory: Path, print_: Any, resume: bool, fp: dict) -> str | None:
+    """The checkpoint to resume from (or None), after checking it was made with the same params and data.
+
+    Without ``resume`` the folder is emptied so a fresh run never mixes with old checkpoints.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    stored = directory / FINGERPRINT_FILE
+    if resume and directory.is_dir() and get_last_checkpoint(str(directory)):
+        if not stored.exists() or json.loads(stored.read_text()) != fp:
+            raise ValueError(f"{directory}: its checkpoints were made with other params or data; rerun without --resume")
+        last = get_last_checkpoint(str(directory))
+        print_(f"finetune: resuming from {last}")
+        return last
+    if resume:
+        print_(f"finetune: no checkpoint in {directory}; starting from scratch")
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    stored.write_text(json.dumps(fp, indent=2) + "\n")
+    return None
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    tokenizer: Any
+    prompter: Prompter
+    metrics: dict
+    samples: list[dict]  # greedy predictions on validation rows
+    data_hash: dict[str, str]  # sha256 of the train/val files
+
+
+def train(
+    p: FinetuneParams,
+    train_path: str | Path,
+    val_path: str | Path,
+    skills: Skills,
+    checkpoints: str | Path,
+    resume: bool = False,
+    run: Any = None,
+    live: Any = None,
+    print_: Any = print,
+) -> TrainResult:
+    """Fine-tune ``p.base_model`` on the train file; ``run``/``live`` receive per-step metrics when given."""
+    from datasets import Dataset
+    from trl import SFTTrainer
+
+    start = time.time()
+    train_rows, val_rows = read_rows(train_path), read_rows(val_path)
+    model, tokenizer = load_base(p.base_model, p.quantization, p.dtype)
+    prompter = Prompter.build(p.prompt, skills, tokenizer)
+    train_examples, val_examples = tokenize_rows(train_rows, prompter), tokenize_rows(val_rows, prompter)
+    check_learnable(train_examples, [r.file for r in train_rows], p.max_length)
+    check_learnable(val_examples, [r.file for r in val_rows], p.max_length)
+    lengths = [len(e["input_ids"]) for e in train_examples]
+    print_(
+        f"finetune: {len(train_rows)} train / {len(val_rows)} val rows, {sum(lengths) / len(lengths):.0f} tokens per "
+        f"example (max {max(lengths)}), {p.max_steps} steps of {p.batch_size * p.grad_accum}"
+    )
+    model = lora_model(model, p)
+    trainable = sum(x.numel() for x in model.parameters() if x.requires_grad)
+    data_hash = file_sha256([train_path, val_path])
+    last = prepare_checkpoints(Path(checkpoints), print_, resume, fingerprint(p, data_hash))
+    trainer = SFTTrainer(
+        model=model,
+        args=sft_config(p, checkpoints),
+        train_dataset=Dataset.from_list(train_examples),
+        eval_dataset=Dataset.from_list(val_examples),
+        processing_class=tokenizer,
+        callbacks=[metrics_callback(run, live)],
+    )
+    train_start = time.time()
+    output = trainer.train(resume_from_checkpoint=last)
+    train_seconds = time.time() - train_start
+    val = trainer.evaluate()
+    log_step(run, live, val, trainer.state.global_step)
+    history = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    samples = sample_predictions(model, prompter, val_rows[: p.sample_predictions], skills, p.max_new_tokens)
+    metrics = {
+        "train_loss": history[-1] if history else output.training_loss,
+        "train_loss_mean": output.training_loss,
+        "val_loss": val["eval_loss"],
+        "steps": trainer.state.global_step,
+        "tokens": int(trainer.state.num_input_tokens_seen),
+        "tokens_per_example": round(sum(lengths) / len(lengths), 1),
+        "train_seconds": round(train_seconds, 1),
+        "seconds_per_step": round(train_seconds / max(1, trainer.state.global_step), 2),
+        "seconds": round(time.time() - start, 1),
+        "trainable_params": trainable,
+        "sample_accuracy": sum(s["correct"] for s in samples) / len(samples) if samples else None,
+    }
+    return TrainResult(model, tokenizer, prompter, metrics, samples, data_hash)
+
+
+def sample_predictions(model: Any, prompter: Prompter, rows: list[Row], skills: Skills, max_new_tokens: int) -> list[dict]:
+    """Greedy predictions on ``rows``: ``[{"utterance", "gold", "prediction", "correct"}]``."""
+    model.eval()
+    predictions = generate(model, prompter, [r.user for r in rows], max_new_tokens=max_new_tokens)
+    return [
+        {"utterance": r.user, "gold": r.answer, "prediction": pred, "correct": calls_match(pred, r.answer, skills)}
+        for r, pred in zip(rows, predictions, strict=True)
+    ]
+
+
+def save_adapter(out_dir: str | Path, result: TrainResult, skills: Skills, p: FinetuneParams) -> None:
+    """Everything needed to use the adapter alone: weights, tokenizer + template, prompt, skills, params, data hash."""
+    out = Path(out_dir)
+    shutil.rmtree(out, ignore_errors=True)
+    result.model.save_pretrained(out)
+    result.tokenizer.save_pretrained(out)
+    result.prompter.save(out)
+    (out / SKILLS_FILE).write_text(json.dumps([s.to_dict() for s in skills.values()], indent=2) + "\n")
+    training = {"base_model": p.base_model, "params": asdict(p), "dataset_sha256": result.data_hash, "metrics": result.metrics}
+    (out / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n")
+
+
+def load_trained(adapter_dir: str | Path, base_model: str | None = None) -> tuple[Any, Prompter, Skills]:
+    """(model with the adapter, prompter, skills) from a folder written by :func:`save_adapter`."""
+    from peft import PeftModel
+    from transformers import AutoTokenizer
+
+    d = Path(adapter_dir)
+    training = json.loads((d / TRAINING_FILE).read_text())
+    params = training["params"]
+    model, _ = load_base(base_model or training["base_model"], params["quantization"], params["dtype"])
+    tokenizer = AutoTokenizer.from_pretrained(d)
+    model = PeftModel.from_pretrained(model, d)
+    model.eval()
+    specs = json.loads((d / SKILLS_FILE).read_text())
+    skills = {s["name"]: parse_signature(f"{s['signature']} {s['description']}") for s in specs}
+    return model, Prompter.load(d, tokenizer), skills

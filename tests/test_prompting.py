@@ -1,0 +1,125 @@
+from pathlib import Path
+
+import pytest
+
+from skillcall.examples import load_skills
+from skillcall.prompting import Prompter, PromptError, PromptParams, render_system_prompt, short_description
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def chat(tiny_data, smollm2_tokenizer) -> Prompter:
+    return Prompter.build(PromptParams("chat", str(ROOT / "prompts/system.txt")), tiny_data.skills, smollm2_tokenizer)
+
+
+def test_system_prompt_lists_every_signature_with_a_short_description(tiny_data):
+    text = render_system_prompt(tiny_data.skills, (ROOT / "prompts/system.txt").read_text())
+    lines = text.splitlines()
+    for skill in tiny_data.skills.values():
+        (line,) = [x for x in lines if x.startswith(skill.signature)]
+        assert line == f"{skill.signature}: {short_description(skill.description)}"
+    assert "{skills}" not in text
+    assert 'weather(location="[location]"): ask for the weather at a location.' in lines
+    assert 'timer(duration="[duration]"): set a timer.' in lines
+
+
+def test_system_prompt_template_needs_the_placeholder(tiny_data):
+    with pytest.raises(PromptError, match="skills"):
+        render_system_prompt(tiny_data.skills, "no placeholder")
+
+
+def test_real_skills_system_prompt_is_short(smollm2_tokenizer):
+    skills = load_skills(ROOT / "examples")
+    text = render_system_prompt(skills, (ROOT / "prompts/system.txt").read_text())
+    assert len(skills) == 10 and len(smollm2_tokenizer(text)["input_ids"]) < 25 * len(skills)
+
+
+def test_chat_prompt_plus_completion_is_the_full_conversation(chat, smollm2_tokenizer):
+    user, answer = "weather in Paris", 'weather(location="Paris")'
+    full = smollm2_tokenizer.apply_chat_template(
+        [
+            {"role": "system", "content": chat.system},
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": answer},
+        ],
+        tokenize=False,
+    )
+    assert chat.prompt(user) + chat.completion(answer) == full
+    assert chat.prompt(user).endswith("<|im_start|>assistant\n")
+    assert chat.completion(answer) == answer + "<|im_end|>\n"
+    assert chat.end_of_turn == "<|im_end|>"
+
+
+def test_labels_are_exactly_the_completion_tokens(chat, smollm2_tokenizer):
+    user, answer = "set a timer for ten minutes", 'timer(duration="10 minutes")'
+    ids, labels = chat.tokenize(user, answer)
+    prompt_ids = smollm2_tokenizer(chat.prompt(user), add_special_tokens=False)["input_ids"]
+    # the inference prompt's tokens are the training sequence's prefix, token by token, and are not learned
+    assert ids[: len(prompt_ids)] == prompt_ids and labels[: len(prompt_ids)] == [-100] * len(prompt_ids)
+    # every token after it is learned with itself as the label, and decodes to answer + end of turn
+    learned = ids[len(prompt_ids) :]
+    assert labels[len(prompt_ids) :] == learned
+    assert smollm2_tokenizer.decode(learned) == answer + "<|im_end|>\n"
+    assert smollm2_tokenizer.convert_ids_to_tokens(learned)[-2:] == ["<|im_end|>", "Ċ"]
+    # no token merges across the prompt/answer boundary: same ids as tokenising the whole text at once
+    assert ids == smollm2_tokenizer(chat.prompt(user) + chat.completion(answer), add_special_tokens=False)["input_ids"]
+
+
+@pytest.mark.parametrize("name, completion", [("llama2.txt", " other() </s>"), ("mistral.txt", " other()</s>")])
+def test_raw_prompt_files(name, completion, tiny_data, smollm2_tokenizer):
+    params = PromptParams("raw", str(ROOT / "prompts/system.txt"), str(ROOT / "prompts" / name))
+    p = Prompter.build(params, tiny_data.skills, smollm2_tokenizer)
+    template = (ROOT / "prompts" / name).read_text().removesuffix("\n")
+    expected = template.replace("{system}", p.system).replace("{user}", "hi there").replace("{answer}", "other()")
+    assert p.prompt("hi there") + p.completion("other()") == expected
+    assert p.prompt("hi there").startswith("<s>[INST]") and p.prompt("hi there").endswith("[/INST]")
+    assert p.completion("other()") == completion and p.end_of_turn == "</s>"
+    ids, labels = p.tokenize("hi there", "other()")
+    learned = [t for t, label in zip(ids, labels, strict=True) if label != -100]
+    assert smollm2_tokenizer.decode(learned) == p.completion("other()")
+
+
+def test_raw_mode_does_not_substitute_braces_in_the_utterance(tiny_data):
+    p = Prompter("raw", "SYS", raw_template="{system}|{user}|{answer}")
+    assert p.prompt("say {system} and {answer}") == "SYS|say {system} and {answer}|"
+
+
+@pytest.mark.parametrize(
+    "template, message",
+    [("{user} only", "answer"), ("{answer} {user}", "before"), ("{user} {answer} {answer}", "exactly one")],
+)
+def test_bad_raw_templates_are_errors(template, message):
+    with pytest.raises(PromptError, match=message):
+        Prompter("raw", "SYS", raw_template=template)
+
+
+def test_chat_mode_needs_a_chat_template():
+    with pytest.raises(PromptError, match="chat template"):
+        Prompter("chat", "SYS", tokenizer=None)
+
+
+def test_answer_from_cuts_at_the_end_of_turn(chat):
+    assert chat.answer_from(' weather(location="Oslo")<|im_end|>\n<|im_start|>user') == 'weather(location="Oslo")'
+
+
+@pytest.mark.parametrize("mode", ["chat", "raw"])
+def test_save_and_load_round_trip(mode, tmp_path, tiny_data, smollm2_tokenizer):
+    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"))
+    p = Prompter.build(params, tiny_data.skills, smollm2_tokenizer)
+    p.save(tmp_path / "adapter")
+    q = Prompter.load(tmp_path / "adapter", smollm2_tokenizer)
+    assert (q.mode, q.system, q.raw_template) == (p.mode, p.system, p.raw_template)
+    assert q.prompt("hi") + q.completion("other()") == p.prompt("hi") + p.completion("other()")
+
+
+def test_load_from_a_folder_without_config_names_the_file(tmp_path, smollm2_tokenizer):
+    with pytest.raises(PromptError, match="prompt_config.json"):
+        Prompter.load(tmp_path, smollm2_tokenizer)
+
+
+def test_encode_left_pads(chat):
+    batch = chat.encode(["hi", "what's the weather in Berlin today"])
+    assert batch["input_ids"].shape[0] == 2
+    assert batch["attention_mask"][0, 0] == 0 and batch["attention_mask"][1, 0] == 1
+    assert batch["attention_mask"][0, -1] == 1
