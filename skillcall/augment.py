@@ -13,7 +13,7 @@ Every pair is validated with :func:`skillcall.calls.validate`; the ways to make 
     >>> number_words("125")
     ['one hundred twenty five', 'one hundred and twenty five', 'a hundred twenty five', 'a hundred and twenty five']
     >>> [text for text, kind in duration_forms("1 hour 30 minutes") if "half" in text]
-    ['an hour and a half', 'one and a half hours', 'one hour and a half']
+    ['one and a half hours', 'an hour and a half', 'one hour and a half']
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from skillcall.examples import ExampleFile, Pair
 from skillcall.skills import Skill
 
 VALUES_FILE = "augment.yaml"  # in the prompts directory
+OTHER = "other"  # the skill of non-requests: generated from the grammar under `other:` in the values file
 SWAP_P = 0.8  # share of outputs from a pair with a slot that swap its value (the rest: surface variant only)
 OTHER_HAND_P = 0.3  # share of other() outputs made from hand examples (the rest: grammar)
 TRIES_PER_OUTPUT = 60  # give up after count * this many candidates (the report then shows the shortfall)
@@ -57,17 +58,20 @@ class AugmentError(ValueError):
 # ---------------------------------------------------------------- numbers, durations, expressions in words
 
 
-def _int_words(n: int) -> list[str]:
+def _int_words(n: int, first: bool = True) -> list[str]:
+    """Spoken forms of ``n``; "a hundred ..." / "a thousand ..." only at the start of the number."""
     if n < 20:
         return [_ONES[n]]
     if n < 100:
         return [_TENS[n // 10] + (f" {_ONES[n % 10]}" if n % 10 else "")]
     for size, name in ((1000, "thousand"), (100, "hundred")):
         if n >= size:
-            heads = [f"{w} {name}" for w in _int_words(n // size)] + ([f"a {name}"] if n // size == 1 else [])
+            heads = [f"{w} {name}" for w in _int_words(n // size, first)]
+            heads += [f"a {name}"] if first and n // size == 1 else []
             if n % size == 0:
                 return heads
-            return [f"{h}{sep}{r}" for h in heads for sep in (" ", " and ") for r in _int_words(n % size)]
+            seps = (" ", " and ") if n % size < 100 else (" ",)  # "two thousand and five", "two thousand three hundred"
+            return [f"{h}{sep}{r}" for h in heads for sep in seps for r in _int_words(n % size, False)]
     raise AssertionError(n)
 
 
@@ -130,13 +134,11 @@ def duration_forms(value: str | Duration) -> list[tuple[str, str]]:
         n, unit = parts[0]
         forms += [(f"{w} {unit}", "adj") for w in _int_words(n) + [str(n)]]
         forms += [(text, kind) for text in _SPECIAL_DURATIONS.get(parts, ())]
-    elif len(parts) == 2 and parts[1] == (30, _UNITS[_UNITS.index(parts[0][1]) + 1] if parts[0][1] != "second" else ""):
-        n, unit = parts[0]
+    elif len(parts) == 2 and parts[0][1] != "second" and parts[1] == (30, _UNITS[_UNITS.index(parts[0][1]) + 1]):
+        n, unit = parts[0]  # 1 hour 30 minutes, 3 minutes 30 seconds
+        forms += [(f"{w} and a half {unit}s", kind) for w in _int_words(n) + ([str(n)] if n > 1 else [])]
         if n == 1:
-            forms += [(f"an {unit} and a half" if unit == "hour" else f"a {unit} and a half", kind)]
-        forms += [(f"{w} and a half {unit}s", kind) for w in _int_words(n) + [str(n)]]
-        if n == 1:
-            forms += [(f"one {unit} and a half", kind)]
+            forms += [(f"{'an' if unit == 'hour' else 'a'} {unit} and a half", kind), (f"one {unit} and a half", kind)]
     return forms
 
 
@@ -155,9 +157,9 @@ def _sample_duration(rng: random.Random, kind: str) -> Duration:
         return ((1, rng.choice(_UNITS)),)
     minutes = rng.choice(_COMMON_MINUTES) if rng.random() < 0.6 else rng.randint(2, 59)
     seconds = rng.choice(_COMMON_SECONDS) if rng.random() < 0.6 else rng.randint(5, 59)
-    single = rng.choices([((minutes, "minute"),), ((seconds, "second"),), ((rng.randint(2, 5), "hour"),)], [6, 2, 1])
+    single = rng.choices([((minutes, "minute"),), ((seconds, "second"),), ((rng.randint(2, 5), "hour"),)], [6, 2, 1])[0]
     if kind == "adj" or rng.random() < 0.8:
-        return single[0]
+        return single
     if rng.random() < 0.6:
         return ((rng.randint(1, 3), "hour"), (rng.choice((5, 10, 15, 20, 30, 40, 45, 50)), "minute"))
     return ((rng.randint(1, 9), "minute"), (rng.choice((10, 15, 20, 30, 45)), "second"))
@@ -198,7 +200,7 @@ def _sample_operands(rng: random.Random, kind: str, arity: int) -> list[str]:
         return [str(r(1, 200) if rng.random() < 0.8 else r(100, 5000)) for _ in range(arity)]
     elif kind == "minus":
         a = r(10, 1000)
-        a, b = a, r(1, a - 1)
+        b = r(1, a - 1)
     elif kind == "divided":
         b = r(2, 20)
         a = b * r(2, 50) if rng.random() < 0.8 else r(10, 1000)
@@ -269,7 +271,8 @@ class ValueSlot:
 
     def sample(self, rng: random.Random, segment: Segment) -> Segment:
         current = segment.text.lower()
-        value = rng.choice([v for v in self.classes[segment.kind] if v.rstrip(".?!").lower() != current])
+        values = self.classes[segment.kind]
+        value = rng.choice([v for v in values if v.rstrip(".?!").lower() != current] or values)
         value = value.rstrip(".?!")
         if self.case == "proper":
             return replace(segment, text=value.lower() if segment.text.islower() else value, value=value)
@@ -291,7 +294,8 @@ class DurationSlot:
         if not re.match(r"an? ", segment.text, re.I):  # "timer for an hour" but not "set timer an hour"
             forms = [f for f in forms if not re.match(r"an? ", f)]
         digits = [f for f in forms if f[0].isdigit()]
-        spoken = rng.choice(digits if digits and rng.random() < 0.3 else [f for f in forms if f not in digits] or forms)
+        words = [f for f in forms if f not in digits]
+        spoken = rng.choice(digits if digits and (rng.random() < 0.3 or not words) else words)
         return replace(segment, text=spoken, value=format_duration(parts))
 
 
@@ -340,6 +344,7 @@ class Surface:
 class OtherGrammar:
     fillers: list[str]
     suffixes: list[str]
+    suffix_families: list[str]
     families: dict[str, list[str]]
     lists: dict[str, list[str]]
 
@@ -389,10 +394,16 @@ def load_values(path: str | Path) -> Values:
         )
         lists = {k: _strings(v, f"{path}: other.lists.{k}") for k, v in o["lists"].items()}
         families = {k: _strings(v, f"{path}: other.families.{k}") for k, v in o["families"].items()}
-        other = OtherGrammar(_strings(o["fillers"], f"{path}: other.fillers"), _strings(o["suffixes"], ""), families, lists)
+        fillers, suffixes, suffix_families = (
+            _strings(o[k], f"{path}: other.{k}") for k in ("fillers", "suffixes", "suffix_families")
+        )
+        other = OtherGrammar(fillers, suffixes, suffix_families, families, lists)
     except (KeyError, TypeError, AttributeError) as e:
         raise AugmentError(f"{path}: missing or malformed section {e}") from None
-    for where, texts in [*(("families." + k, v) for k, v in families.items()), *(("lists." + k, v) for k, v in lists.items())]:
+    for where, texts in [
+        *(("families." + k, v) for k, v in families.items()),
+        *(("lists." + k, v) for k, v in lists.items()),
+    ]:
         for text in texts:
             unknown = set(re.findall(r"\{(\w+)\}", text)) - set(lists)
             if unknown:
@@ -413,22 +424,32 @@ class Template:
         return any(s.param for s in self.segments)
 
 
-def _polite_re(surface: Surface) -> tuple[re.Pattern, re.Pattern]:
+def _core_bounds(text: str, spans: list[tuple], surface: Surface) -> tuple[int, int]:
+    """Start and end of an utterance's core: after leading fillers and politeness before an order ("um could you
+    | set a timer"), before a trailing "please"/"thanks" and punctuation; never inside an argument's value."""
     fillers = "|".join(re.escape(f) for f in sorted(surface.fillers, key=len, reverse=True))
-    lead = re.compile(rf"^(?:(?:{fillers})\b[\s,]*)*(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)?", re.I)
-    return lead, re.compile(r"(?:,?\s+(?:please|thanks|thank you))?[\s.,?!]*$", re.I)
+    start = re.match(rf"(?:(?:{fillers})\b[\s,]*)*", text, re.I).end()
+    polite = re.match(r"(?:please\s+|(?:can|could|would|will)\s+you\s+(?:please\s+)?)", text[start:], re.I)
+    if polite and _first_word(text[start + polite.end() :]) in surface.imperative_verbs:
+        start += polite.end()
+    if spans and start > spans[0][0]:
+        start = 0
+    end = re.search(r"(?:,?\s+(?:please|thanks|thank you))?[\s.,?!]*$", text, re.I).start()
+    if spans and text[end : spans[-1][1]].strip(" .?!"):
+        end = re.search(r"[\s.?!]*$", text).start()
+    return start, end
 
 
 def make_template(pair: Pair, skill: Skill, slots: dict[str, Slot], surface: Surface) -> Template:
-    """Find each free-text argument in the utterance and cut the utterance into text and slot segments.
+    """Find each free-text argument in the utterance and cut the utterance's core into text and slot segments.
 
     >>> from skillcall.skills import parse_signature
     >>> skill = parse_signature('weather(location="[location]")')
     >>> slot = ValueSlot({"place": ["Oslo", "Rome"]}, "proper")
     >>> surface = Surface(["um"], ["please"], ["please"], frozenset({"tell"}))
     >>> pair = Pair("um could you tell me the weather in oslo, please?", 'weather(location="Oslo")', "weather")
-    >>> [(s.text, s.param) for s in make_template(pair, skill, {"weather.location": slot}, surface).segments]
-    [('tell me the weather in ', None), ('oslo', 'location')]
+    >>> [(s.text, s.param, s.value) for s in make_template(pair, skill, {"weather.location": slot}, surface).segments]
+    [('tell me the weather in ', None, None), ('oslo', 'location', 'Oslo')]
     """
     text, call = pair.user, parse_call(pair.answer)
     spans = []
@@ -436,24 +457,14 @@ def make_template(pair: Pair, skill: Skill, slots: dict[str, Slot], surface: Sur
         param, slot = skill.param(name), slots.get(f"{skill.name}.{name}")
         found = slot.find(text, value) if slot and param and not param.choices else None
         if found:
-            spans.append((*found, name, slot.follows(text[found[0] : found[1]], value), value))
+            spans.append((*found, name, None if slot.follows(text[found[0] : found[1]], value) else value))
     spans.sort()
-    lead_re, tail_re = _polite_re(surface)
-    lead = lead_re.match(text)
-    start = lead.end() if lead else 0
-    if re.search(r"you\s+(please\s+)?$", text[:start], re.I) and _first_word(text[start:]) not in surface.imperative_verbs:
-        start = re.match(rf"^(?:(?:{'|'.join(map(re.escape, surface.fillers))})\b[\s,]*)*", text, re.I).end()
-    if spans and start > spans[0][0]:
-        start = 0
-    end = tail_re.search(text).start()
-    if spans and end < spans[-1][1] and text[end : spans[-1][1]].strip(" .?!"):
-        end = re.search(r"[\s.?!]*$", text).start()
+    start, end = _core_bounds(text, spans, surface)
     segments, pos = [], start
-    for s, e, kind, name, follows, value in spans:
-        if any(overlap for overlap in spans if overlap[0] < s < overlap[1]):
-            continue  # two values in the same place: keep the first
-        segments += [Segment(text[pos:s]), Segment(text[s : min(e, end)], name, None if follows else value, kind)]
-        pos = min(e, end)
+    for s, e, kind, name, value in spans:
+        if s >= pos:  # two values in the same place: keep the first
+            segments += [Segment(text[pos:s]), Segment(text[s : min(e, end)], name, value, kind)]
+            pos = min(e, end)
     segments.append(Segment(text[pos:end]))
     return Template(tuple(s for s in segments if s.text or s.param), call.args)
 
@@ -509,13 +520,15 @@ def _decorate(segments: list[Segment], rng: random.Random, surface: Surface) -> 
         prefix = rng.choice(surface.fillers)
     elif r < 0.6 and imperative:
         prefix = rng.choice(surface.polite_prefixes)
-        question = prefix.split()[-1] in ("you", "please") and " you" in f" {prefix}"
+        question = bool(re.search(r"\b(can|could|would|will) you\b", prefix))
     if rng.random() < 0.25:
         suffix = rng.choice(surface.polite_suffixes)
         if suffix.lower() in core.lower() or ("please" in prefix and "please" in suffix):
             suffix = ""
         if " me" in suffix and (not imperative or re.search(r"\bme\b", core, re.I)):
             suffix = ""
+    if suffix.startswith("thank"):
+        question = False  # "Is it raining in Oslo thanks." rather than "... thanks?"
     if prefix:
         segments = [Segment(prefix + " "), *_decapitalise(segments)]
     if suffix:
@@ -572,14 +585,11 @@ def _propose_other(rng: random.Random, hand: list[str], grammar: OtherGrammar) -
     r = rng.random()
     if r < 0.35:
         text = f"{rng.choice(grammar.fillers)} {text}"
-    elif r < 0.5 and len(text.split()) >= 4:
+    elif r < 0.5 and method in grammar.suffix_families:
         text = f"{text} {rng.choice(grammar.suffixes)}"
     if rng.random() < 0.3:
         text = _strip_punct(text.lower())
     return " ".join(text.split()), Call(OTHER, ()), f"other:{method}"
-
-
-OTHER = "other"  # the skill of non-requests, generated from the grammar under `other:` in the values file
 
 
 def augment(hand: ExampleFile, count: int, seed: int, values: Values) -> tuple[list[Pair], dict]:
