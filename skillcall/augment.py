@@ -22,7 +22,7 @@ import itertools
 import random
 import re
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -592,6 +592,45 @@ def _propose_other(rng: random.Random, hand: list[str], grammar: OtherGrammar) -
     return " ".join(text.split()), Call(OTHER, ()), f"other:{method}"
 
 
+@dataclass
+class NewPairs:
+    """Valid candidates kept unless they repeat (normalised) a hand example or an earlier candidate."""
+
+    hand_keys: set[str]
+    pairs: list[Pair] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)
+    counts: Counter = field(default_factory=Counter)
+
+    @classmethod
+    def against(cls, hand: ExampleFile) -> NewPairs:
+        return cls({normalise(p.user) for p in hand.pairs})
+
+    def offer(self, pair: Pair) -> bool:
+        """Count a valid candidate; keep it and return True if it is new."""
+        key = normalise(pair.user)
+        self.counts["valid"] += 1
+        if key in self.hand_keys:
+            self.counts["duplicates_of_hand"] += 1
+        elif key in self.seen:
+            self.counts["duplicates"] += 1
+        else:
+            self.seen.add(key)
+            self.pairs.append(pair)
+            return True
+        return False
+
+    def report(self, invalid: Counter) -> dict:
+        """Counts received / valid / invalid by reason / duplicates, for the per-skill report."""
+        c = self.counts
+        return {
+            "received": c["received"],
+            "valid": c["valid"],
+            "invalid": dict(sorted(invalid.items())),
+            "duplicates_of_hand": c["duplicates_of_hand"],
+            "duplicates": c["duplicates"],
+        }
+
+
 def augment(hand: ExampleFile, count: int, seed: int, values: Values) -> tuple[list[Pair], dict]:
     """``count`` new valid pairs, none equal (normalised) to a hand pair or to each other, and the counts
     for the report. Deterministic for a given seed, skill file and values file."""
@@ -611,32 +650,18 @@ def augment(hand: ExampleFile, count: int, seed: int, values: Values) -> tuple[l
         def propose() -> tuple[str, Call, str]:
             return _propose(rng, templates, skill, values)
 
-    hand_keys = {normalise(p.user) for p in hand.pairs}
-    pairs: list[Pair] = []
-    seen: set[str] = set()
-    counts, invalid, methods = Counter(), Counter(), Counter()
-    while len(pairs) < count and counts["received"] < count * TRIES_PER_OUTPUT:
+    kept, invalid, methods = NewPairs.against(hand), Counter(), Counter()
+    while len(kept.pairs) < count and kept.counts["received"] < count * TRIES_PER_OUTPUT:
         user, call, method = propose()
-        counts["received"] += 1
+        kept.counts["received"] += 1
         try:
             answer = str(validate(call, {skill.name: skill}))
         except CallError as e:
             invalid[e.reason] += 1
             continue
-        key = normalise(user)
-        if not key:
+        if not normalise(user):
             invalid["empty_utterance"] += 1
             continue
-        counts["valid"] += 1
-        if key in hand_keys:
-            counts["duplicates_of_hand"] += 1
-        elif key in seen:
-            counts["duplicates"] += 1
-        else:
-            seen.add(key)
-            pairs.append(Pair(user, answer, skill.name))
+        if kept.offer(Pair(user, answer, skill.name)):
             methods[method] += 1
-    report = {k: counts[k] for k in ("received", "valid")}
-    report |= {"invalid": dict(sorted(invalid.items())), "duplicates_of_hand": counts["duplicates_of_hand"]}
-    report |= {"duplicates": counts["duplicates"], "methods": dict(sorted(methods.items()))}
-    return pairs, report
+    return kept.pairs, kept.report(invalid) | {"methods": dict(sorted(methods.items()))}

@@ -31,9 +31,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from skillcall.augment import VALUES_FILE, augment, load_values
+from skillcall.augment import VALUES_FILE, NewPairs, augment, load_values
 from skillcall.calls import Call, CallError, validate
-from skillcall.dataset import normalise
 from skillcall.examples import ExampleFile, Pair, write_example_file
 from skillcall.skills import Skill
 
@@ -293,30 +292,20 @@ def generate_openai(
     """All valid, new pairs the requests return (about ``count``), and the counts for the report."""
     assert params.openai is not None
     skill, complete = hand.skill, Completer(params.openai)
-    hand_keys = {normalise(p.user) for p in hand.pairs}
-    pairs, seen, counts, invalid = [], set(), Counter(), Counter()
+    kept, invalid = NewPairs.against(hand), Counter()
     requests = build_requests(hand, count, params, prompts_dir)
     bar = tqdm(requests, desc=f"generate@{skill.name}", unit="request")
     for request in bar:
         response, cached = cached_completion(request, cache_dir, complete)
-        counts["cached_responses" if cached else "api_responses"] += 1
+        kept.counts["cached_responses" if cached else "api_responses"] += 1
         for candidate in candidates(response, skill):
-            counts["received"] += 1
+            kept.counts["received"] += 1
             if isinstance(candidate, Rejected):
                 invalid[candidate.reason] += 1
-                continue
-            counts["valid"] += 1
-            key = normalise(candidate.user)
-            if key in hand_keys:
-                counts["duplicates_of_hand"] += 1
-            elif key in seen:
-                counts["duplicates"] += 1
             else:
-                seen.add(key)
-                pairs.append(candidate)
-        bar.set_postfix(kept=len(pairs), cached=counts["cached_responses"])
+                kept.offer(candidate)
+        bar.set_postfix(kept=len(kept.pairs), cached=kept.counts["cached_responses"])
     report = {"requests": len(requests), "api_calls": complete.calls}
-    report |= {k: counts[k] for k in ("cached_responses", "api_responses", "received", "valid")}
-    report |= {"invalid": dict(sorted(invalid.items())), "duplicates_of_hand": counts["duplicates_of_hand"]}
-    report |= {"duplicates": counts["duplicates"], "model": params.openai.model, "base_url": params.openai.base_url}
-    return pairs, report
+    report |= {k: kept.counts[k] for k in ("cached_responses", "api_responses")} | kept.report(invalid)
+    report |= {"model": params.openai.model, "base_url": params.openai.base_url}
+    return kept.pairs, report
