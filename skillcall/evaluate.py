@@ -13,6 +13,7 @@ Scoring one generation (pure; no model needed):
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections import Counter, defaultdict
@@ -22,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from skillcall.calls import UNKNOWN_SKILL, CallError, calls_match, extract_call, parse_call, validate
-from skillcall.dataset import Row, read_rows
+from skillcall.calls import UNKNOWN_SKILL, Call, CallError, calls_match, extract_call, parse_call, validate
+from skillcall.dataset import Row, read_rows, write_jsonl
 from skillcall.examples import read_pairs_file
 from skillcall.prompting import Prompter
-from skillcall.skills import Skills
+from skillcall.skills import Skills, parse_signature
 
 INVALID = "invalid"  # the confusion matrix's column for generations that are not a valid call
 OTHER = "other"  # the "not a request" skill: the positive class of other_precision/recall/f1
@@ -47,7 +48,7 @@ class Prediction:
     utterance: str
     gold: str  # canonical gold call
     skill: str  # gold skill
-    raw: str  # the decoded generation, special tokens removed
+    raw: str  # the decoded generation, cut at the end of the turn
     extracted: str  # extract_call(raw): the call-looking first line
     prediction: str  # canonical call when valid, else ``extracted``
     predicted_skill: str  # the validated skill name, or INVALID
@@ -59,30 +60,45 @@ class Prediction:
     latency_ms: float = 0.0  # this utterance's share of its batch's generation time
 
 
-def score(utterance: str, gold: str, raw: str, skills: Skills, source: str = "", latency_ms: float = 0.0) -> Prediction:
-    """Extract, parse and validate ``raw``; compare it with the canonical ``gold`` call."""
-    gold_call = validate(gold, skills)
+@dataclass(frozen=True)
+class Parsed:
+    """What a generation says: the call-looking text, the validated call (None if invalid) and why not."""
+
+    extracted: str  # extract_call(raw)
+    call: Call | None  # canonical, validated against the skills
+    name: str  # the called name when ``extracted`` parses (even if invalid), else ""
+    error: str  # the CallError reason when invalid, else ""
+
+
+def parse_generation(raw: str, skills: Skills) -> Parsed:
+    """``'notes(action="delete")'`` -> ``Parsed(extracted=..., call=None, name="notes", error="invalid_value")``."""
     extracted = extract_call(raw)
     try:
         name = parse_call(extracted).name
     except CallError:
         name = ""
     try:
-        call, error = validate(extracted, skills), ""
+        return Parsed(extracted, validate(extracted, skills), name, "")
     except CallError as e:
-        call, error = None, e.reason
+        return Parsed(extracted, None, name, e.reason)
+
+
+def score(utterance: str, gold: str, raw: str, skills: Skills, source: str = "", latency_ms: float = 0.0) -> Prediction:
+    """Extract, parse and validate ``raw``; compare it with the canonical ``gold`` call."""
+    gold_call = validate(gold, skills)
+    parsed = parse_generation(raw, skills)
     return Prediction(
         utterance=utterance,
         gold=str(gold_call),
         skill=gold_call.name,
         raw=raw,
-        extracted=extracted,
-        prediction=str(call) if call else extracted,
-        predicted_skill=call.name if call else INVALID,
-        name=name,
-        valid=call is not None,
-        error=error,
-        correct=calls_match(extracted, gold_call, skills),
+        extracted=parsed.extracted,
+        prediction=str(parsed.call) if parsed.call else parsed.extracted,
+        predicted_skill=parsed.call.name if parsed.call else INVALID,
+        name=parsed.name,
+        valid=parsed.call is not None,
+        error=parsed.error,
+        correct=calls_match(parsed.extracted, gold_call, skills),
         source=source,
         latency_ms=latency_ms,
     )
@@ -174,6 +190,20 @@ def read_test_file(path: str | Path, skills: Skills) -> tuple[list[Row], dict]:
         "warnings": warnings,
     }
     return [Row(p.user, p.answer, p.skill, "test_file", p.file) for p in pairs], report
+
+
+def adapter_skills(adapter_dir: str | Path) -> Skills:
+    """The skill specs saved with an adapter (``skills.json``), without loading the model.
+
+    The same reading as ``skillcall.train.load_trained``, which loads the model too.
+    """
+    from skillcall.train import SKILLS_FILE
+
+    path = Path(adapter_dir) / SKILLS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; is {adapter_dir} a folder written by the finetune stage?")
+    specs = json.loads(path.read_text(encoding="utf-8"))
+    return {s["name"]: parse_signature(f"{s['signature']} {s['description']}", f"{path}") for s in specs}
 
 
 def read_split(dataset_dir: str | Path, split: str) -> list[Row]:
@@ -303,3 +333,110 @@ def generate(
         for i, text in zip(chunk, texts, strict=True):
             out[i] = Generation(text, latency_ms)
     return out  # type: ignore[return-value]
+
+
+def evaluate_rows(model: Any, prompter: Prompter, rows: list[Row], skills: Skills, p: EvalParams) -> list[Prediction]:
+    """Generate for every row and score it against the row's gold answer."""
+    gens = generate(model, prompter, [r.user for r in rows], p.batch_size, p.max_new_tokens)
+    return [score(r.user, r.answer, g.text, skills, r.source, g.latency_ms) for r, g in zip(rows, gens, strict=True)]
+
+
+def baseline_prompter(prompter: Prompter) -> Prompter:
+    """The base model's own chat template with the same system prompt (the skill list), whatever the trained mode."""
+    return Prompter("chat", prompter.system, prompter.tokenizer)
+
+
+def merge_adapter(model: Any) -> Any:
+    """Fold LoRA into the weights (no extra matmuls per layer at inference); quantised bases keep the adapter."""
+    return model if getattr(model, "is_quantized", False) else model.merge_and_unload()
+
+
+@dataclass
+class EvalResult:
+    metrics: dict  # eval/metrics.json: the adapter's metrics, the baseline's under "baseline"
+    predictions: list[Prediction]
+    baseline: list[Prediction]  # empty when the baseline is not run
+    seconds: float
+
+
+def run_eval(adapter_dir: str | Path, base_model: str | None, rows: list[Row], p: EvalParams) -> EvalResult:
+    """Baseline (base model without adapter, chat prompt with the skill list), then the fine-tuned model."""
+    from skillcall.train import load_trained
+
+    if not rows:
+        raise ValueError("nothing to evaluate: the test set is empty")
+    began = time.perf_counter()
+    model, prompter, skills = load_trained(adapter_dir, base_model)
+    baseline: list[Prediction] = []
+    if p.baseline:
+        with model.disable_adapter():
+            baseline = evaluate_rows(model, baseline_prompter(prompter), rows, skills, p)
+    predictions = evaluate_rows(merge_adapter(model), prompter, rows, skills, p)
+    metrics = compute_metrics(predictions)
+    if baseline:
+        metrics["baseline"] = compute_metrics(baseline)
+    return EvalResult(metrics, predictions, baseline, time.perf_counter() - began)
+
+
+METRICS_FILE = "metrics.json"
+PREDICTIONS_FILE = "predictions.jsonl"
+BASELINE_PREDICTIONS_FILE = "baseline_predictions.jsonl"  # empty when eval.baseline is false
+CONFUSION_FILE = "confusion.json"  # DVC plot data: [{"actual", "predicted"}], template confusion
+
+
+def write_outputs(out_dir: str | Path, result: EvalResult) -> None:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / METRICS_FILE).write_text(json.dumps(result.metrics, indent=2) + "\n")
+    write_jsonl(out / PREDICTIONS_FILE, prediction_records(result.predictions))
+    write_jsonl(out / BASELINE_PREDICTIONS_FILE, prediction_records(result.baseline))
+    (out / CONFUSION_FILE).write_text(json.dumps(confusion_rows(result.predictions), indent=1) + "\n")
+
+
+PREDICTION_COLUMNS = [
+    "utterance",
+    "gold",
+    "prediction",
+    "raw",
+    "valid",
+    "correct",
+    "skill",
+    "predicted_skill",
+    "source",
+]
+
+
+def log_wandb(run: Any, result: EvalResult) -> None:
+    """Metrics into the run summary; per model a predictions table and a confusion matrix (with ``invalid``)."""
+    import wandb
+
+    run.summary.update(result.metrics)
+    for prefix, preds in (("eval", result.predictions), ("baseline", result.baseline)):
+        if not preds:
+            continue
+        rows = [[getattr(p, c) for c in PREDICTION_COLUMNS] for p in preds]
+        classes = sorted({p.skill for p in preds} | ({p.predicted_skill for p in preds} - {INVALID})) + [INVALID]
+        index = {c: i for i, c in enumerate(classes)}
+        confusion = wandb.plot.confusion_matrix(
+            y_true=[index[p.skill] for p in preds],
+            preds=[index[p.predicted_skill] for p in preds],
+            class_names=classes,
+            title=f"{prefix}: predicted vs gold skill",
+        )
+        run.log(
+            {
+                f"{prefix}/predictions": wandb.Table(columns=PREDICTION_COLUMNS, data=rows),
+                f"{prefix}/confusion": confusion,
+            }
+        )
+
+
+def summary(metrics: dict) -> str:
+    """One line: ``ast 0.93 (baseline 0.02), valid 0.99, other F1 0.95, p50 41 ms, 24.3 utt/s, n 120``."""
+    base = metrics.get("baseline")
+    lift = f" (baseline {base['ast_accuracy']:.2f})" if base else ""
+    return (
+        f"ast {metrics['ast_accuracy']:.2f}{lift}, exact {metrics['exact_match']:.2f}, valid {metrics['valid_rate']:.2f}, "
+        f"other F1 {metrics['other_f1']:.2f}, p50 {metrics['latency_ms_p50']:.0f} ms, "
+        f"{metrics['throughput']:.1f} utt/s, n {metrics['n']}"
+    )

@@ -4,8 +4,12 @@ Run name = ``DVC_EXP_NAME`` (set by ``dvc exp run``); project/entity/group/tags 
 ``wandb:`` section of params.yaml. The config holds the stage's params and the input hashes
 recorded in ``dvc.lock``; it never holds secrets (checked).
 
-    >>> safe_config({"lr": 1e-3, "nested": {"seed": 0}})
-    {'lr': 0.001, 'nested': {'seed': 0}}
+    >>> safe_config({"lr": 1e-3, "max_new_tokens": 32, "nested": {"seed": 0}})
+    {'lr': 0.001, 'max_new_tokens': 32, 'nested': {'seed': 0}}
+    >>> safe_config({"openai": {"api_key": "sk-..."}})
+    Traceback (most recent call last):
+    ...
+    ValueError: refusing to log config.openai.api_key: it looks like a secret
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import yaml
 
 DEFAULT_MODE = "offline"
 LOCK_FILE = "dvc.lock"
-_SECRET_KEY = re.compile(r"(api_?key|token|secret|password|passwd|credential)", re.I)
+_SECRET_KEY = re.compile(r"(^|_)(api_?key|key|token|secret|password|passwd|credentials?)$", re.I)
 _SECRET_ENV = ("WANDB_API_KEY", "OPENAI_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 
 

@@ -22,6 +22,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+from trl import SFTTrainer
+
 from skillcall.calls import calls_match
 from skillcall.dataset import Row, read_rows
 from skillcall.prompting import Prompter, PromptParams, generate
@@ -68,6 +71,7 @@ class FinetuneParams:
     weight_decay: float
     max_length: int
     gradient_checkpointing: bool
+    share_prefix: bool  # run the prompt prefix common to all examples once per batch
     logging_steps: int
     save_steps: int
     eval_steps: int
@@ -104,6 +108,58 @@ def check_learnable(examples: list[dict], where: list[str], max_length: int) -> 
                 f"{place}: no answer token left to learn: the prompt is {prompt_len} tokens and max_length is "
                 f"{max_length}; raise finetune.max_length or shorten the system prompt"
             )
+
+
+def shared_prefix_length(examples: list[dict]) -> int:
+    """Leading tokens common to every example and not learned (the system prompt), for :class:`PrefixSharingTrainer`.
+
+    The label right after the prefix is predicted from the prefix's last position, which the shared pass does not
+    score, so the prefix stops at least one token before the first learned label.
+
+    >>> shared_prefix_length([{"input_ids": [5, 6, 7, 8], "labels": [-100, -100, -100, 8]},
+    ...                       {"input_ids": [5, 6, 9, 8], "labels": [-100, -100, -100, 8]}])
+    2
+    """
+    first = examples[0]["input_ids"]
+    shortest = min(len(e["input_ids"]) for e in examples)
+    common = next((i for i in range(shortest) if any(e["input_ids"][i] != first[i] for e in examples)), shortest)
+    first_label = min(next(i for i, label in enumerate(e["labels"]) if label != -100) for e in examples)
+    return min(common, first_label - 1)
+
+
+class PrefixSharingTrainer(SFTTrainer):
+    """SFTTrainer that runs the prompt prefix shared by all examples (the system prompt) once per batch.
+
+    Examples hold only the tokens after ``prefix_ids``. Each batch computes the prefix's keys/values once (with
+    gradients through the LoRA weights), repeats them over the batch and runs the rest of every example on top.
+    Loss and gradients equal those of the full sequences (tested); the work per example drops from ~230 to ~30
+    tokens with the default system prompt. Not combinable with gradient checkpointing (the recomputation would
+    append to the cache twice).
+    """
+
+    def __init__(self, *args: Any, prefix_ids: list[int], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.prefix_ids = prefix_ids
+        self.examples_seen = 0  # training examples, for the token count
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        if model.training:
+            self.examples_seen += inputs["input_ids"].shape[0]
+        if self.prefix_ids:
+            if return_outputs:
+                raise ValueError("prefix sharing computes the loss only; set prediction_loss_only=True")
+            ids, mask = inputs["input_ids"], inputs["attention_mask"]
+            batch, n = ids.shape[0], len(self.prefix_ids)
+            prefix = torch.tensor([self.prefix_ids], device=ids.device)
+            cache = model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
+            cache.batch_repeat_interleave(batch)
+            inputs = {
+                **inputs,
+                "past_key_values": cache,
+                "attention_mask": torch.cat([mask.new_ones(batch, n), mask], dim=1),
+                "position_ids": n + torch.arange(ids.shape[1], device=ids.device).expand(batch, -1),
+            }
+        return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
 
 def device() -> str:
@@ -187,7 +243,8 @@ def lora_model(model: Any, p: FinetuneParams) -> Any:
     return get_peft_model(model, config)
 
 
-def sft_config(p: FinetuneParams, output_dir: str | Path) -> Any:
+def sft_config(p: FinetuneParams, output_dir: str | Path, max_length: int) -> Any:
+    """The trainer arguments; ``max_length`` counts the tokens after the shared prefix."""
     from trl import SFTConfig
 
     return SFTConfig(
@@ -200,8 +257,9 @@ def sft_config(p: FinetuneParams, output_dir: str | Path) -> Any:
         lr_scheduler_type=p.lr_scheduler,
         warmup_steps=p.warmup_steps,
         weight_decay=p.weight_decay,
-        max_length=p.max_length,
+        max_length=max_length,
         completion_only_loss=True,
+        prediction_loss_only=True,
         bf16=p.dtype == "bfloat16",
         fp16=False,
         gradient_checkpointing=p.gradient_checkpointing,
@@ -213,7 +271,7 @@ def sft_config(p: FinetuneParams, output_dir: str | Path) -> Any:
         seed=p.seed,
         data_seed=p.seed,
         report_to=[],
-        include_num_input_tokens_seen=True,
+        include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
         use_cpu=device() == "cpu",
     )
@@ -296,8 +354,9 @@ def train(
 ) -> TrainResult:
     """Fine-tune ``p.base_model`` on the train file; ``run``/``live`` receive per-step metrics when given."""
     from datasets import Dataset
-    from trl import SFTTrainer
 
+    if p.share_prefix and p.gradient_checkpointing:
+        raise ValueError("finetune.share_prefix and finetune.gradient_checkpointing cannot both be true")
     start = time.time()
     train_rows, val_rows = read_rows(train_path), read_rows(val_path)
     model, tokenizer = load_base(p.base_model, p.quantization, p.dtype)
@@ -310,17 +369,21 @@ def train(
         f"finetune: {len(train_rows)} train / {len(val_rows)} val rows, {sum(lengths) / len(lengths):.0f} tokens per "
         f"example (max {max(lengths)}), {p.max_steps} steps of {p.batch_size * p.grad_accum}"
     )
+    n = shared_prefix_length(train_examples + val_examples) if p.share_prefix else 0
+    prefix_ids = train_examples[0]["input_ids"][:n]
+    print_(f"finetune: {n} prompt tokens shared by every example are run once per batch")
     model = lora_model(model, p)
     trainable = sum(x.numel() for x in model.parameters() if x.requires_grad)
     data_hash = file_sha256([train_path, val_path])
     last = prepare_checkpoints(Path(checkpoints), print_, resume, fingerprint(p, data_hash))
-    trainer = SFTTrainer(
+    trainer = PrefixSharingTrainer(
         model=model,
-        args=sft_config(p, checkpoints),
-        train_dataset=Dataset.from_list(train_examples),
-        eval_dataset=Dataset.from_list(val_examples),
+        args=sft_config(p, checkpoints, max_length=p.max_length - n),
+        train_dataset=Dataset.from_list([{k: v[n:] for k, v in e.items()} for e in train_examples]),
+        eval_dataset=Dataset.from_list([{k: v[n:] for k, v in e.items()} for e in val_examples]),
         processing_class=tokenizer,
         callbacks=[metrics_callback(run, live)],
+        prefix_ids=prefix_ids,
     )
     train_start = time.time()
     output = trainer.train(resume_from_checkpoint=last)
@@ -334,7 +397,8 @@ def train(
         "train_loss_mean": output.training_loss,
         "val_loss": val["eval_loss"],
         "steps": trainer.state.global_step,
-        "tokens": int(trainer.state.num_input_tokens_seen),
+        "tokens": int(trainer.state.num_input_tokens_seen) + n * trainer.examples_seen,
+        "computed_tokens": int(trainer.state.num_input_tokens_seen) + n * trainer.state.global_step * p.grad_accum,
         "tokens_per_example": round(sum(lengths) / len(lengths), 1),
         "train_seconds": round(train_seconds, 1),
         "seconds_per_step": round(train_seconds / max(1, trainer.state.global_step), 2),

@@ -1,30 +1,21 @@
 import json
 
 import pytest
+from tiny_adapter import SKILLS, TINY_TEST, build_tiny_adapter, tiny_rows
 
+from skillcall.calls import calls_match
 from skillcall.evaluate import (
     INVALID,
     compute_metrics,
     confusion_rows,
+    generate,
+    merge_adapter,
     precision_recall_f1,
     read_split,
     read_test_file,
     score,
+    stopping_criteria,
 )
-from skillcall.skills import parse_signature
-
-SKILLS = {
-    s.name: s
-    for s in map(
-        parse_signature,
-        [
-            'weather(location="[location]") weather at a place',
-            'notes(action="add|list", note="[note]") add or list notes',
-            'timer(duration="[duration]") start a timer',
-            "other() anything else",
-        ],
-    )
-}
 
 
 def scored(gold: str, raw: str, source: str = "hand", latency_ms: float = 10.0):
@@ -194,3 +185,128 @@ def test_read_split_reads_dataset_rows_and_rejects_other_splits(tmp_path):
     assert [r.answer for r in read_split(tmp_path, "val")] == ["other()"]
     with pytest.raises(ValueError, match="eval.split"):
         read_split(tmp_path, "train")
+
+
+# --- slow: the real stage on a tiny model with a tiny adapter trained by skillcall.train -----------------------
+
+METRIC_KEYS = {
+    "n",
+    "exact_match",
+    "ast_accuracy",
+    "name_accuracy",
+    "lenient_accuracy",
+    "valid_rate",
+    "other_precision",
+    "other_recall",
+    "other_f1",
+    "per_skill",
+    "per_source",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "throughput",
+}
+
+
+@pytest.fixture(scope="module")
+def tiny_adapter(tmp_path_factory, tiny_model_dir):
+    return build_tiny_adapter(tmp_path_factory, tiny_model_dir)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", ["chat", "raw"])
+def test_batched_generation_with_shared_prefix_equals_one_by_one(tiny_adapter, mode):
+    from skillcall.prompting import Prompter, read_raw_template
+    from skillcall.train import load_trained
+
+    model, prompter, _ = load_trained(tiny_adapter)
+    model = merge_adapter(model)
+    if mode == "raw":  # another prompt layout: the shared prefix ends elsewhere
+        prompter = Prompter("raw", prompter.system, prompter.tokenizer, read_raw_template("prompts/llama2.txt"))
+    users = [u for u, _, _ in TINY_TEST] + ["x", "what is the weather going to be like in San Francisco tomorrow"]
+    one_by_one = generate(model, prompter, users, batch_size=1, max_new_tokens=8, share_prefix=False)
+    batched = generate(model, prompter, users, batch_size=3, max_new_tokens=8)
+    assert [g.text for g in batched] == [g.text for g in one_by_one]
+    assert all(g.latency_ms > 0 for g in batched)
+    assert all("\n" not in g.text and prompter.end_of_turn not in g.text for g in batched)
+
+
+def test_stopping_criteria_stops_each_row_on_multi_token_text_after_the_prompt(smollm2_tokenizer):
+    import torch
+
+    tok = smollm2_tokenizer
+    prompt = tok("[INST] line one\nline two </s> [/INST]", add_special_tokens=False)["input_ids"]
+    answers = ["weather() </s>", "weather()", "other()\nmore"]
+    ids = [tok(a, add_special_tokens=False)["input_ids"] for a in answers]
+    assert len(tok("</s>", add_special_tokens=False)["input_ids"]) > 1  # not an eos token id for this tokenizer
+    width = max(map(len, ids))
+    batch = torch.tensor([prompt + [tok.pad_token_id] * (width - len(a)) + a for a in ids])
+    (criterion,) = stopping_criteria(tok, len(prompt), ["</s>", "\n"])
+    assert criterion(batch, None).tolist() == [True, False, True]
+
+
+def eval_stage(argv):
+    from stages.eval import main
+
+    main(argv)
+
+
+@pytest.mark.slow
+def test_eval_stage_writes_metrics_predictions_plot_and_wandb(tiny_adapter, tmp_path, wandb_offline):
+    from dvc_repo import copy_repo, run
+    from wandb_files import run_dirs, summary
+
+    from skillcall.dataset import write_jsonl
+
+    dataset, out = tmp_path / "dataset", tmp_path / "eval"
+    dataset.mkdir()
+    write_jsonl(dataset / "test.jsonl", tiny_rows())
+    eval_stage(["--adapter", str(tiny_adapter), "--dataset", str(dataset), "--out", str(out)])
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert set(metrics) == METRIC_KEYS | {"baseline"}
+    assert set(metrics["baseline"]) == METRIC_KEYS
+    assert metrics["n"] == metrics["baseline"]["n"] == len(TINY_TEST)
+    assert set(metrics["per_source"]) == {"hand", "augmented"}
+    assert sum(v["count"] for v in metrics["per_skill"].values()) == len(TINY_TEST)
+    for name, model_metrics in (("predictions.jsonl", metrics), ("baseline_predictions.jsonl", metrics["baseline"])):
+        rows = [json.loads(line) for line in (out / name).read_text().splitlines()]
+        assert [r["utterance"] for r in rows] == [u for u, _, _ in TINY_TEST]
+        for r in rows:
+            assert {"utterance", "gold", "prediction", "raw", "valid", "correct", "skill"} <= set(r)
+            assert r["correct"] == calls_match(r["prediction"], r["gold"], SKILLS)
+        assert model_metrics["ast_accuracy"] == sum(r["correct"] for r in rows) / len(rows)
+        assert model_metrics["valid_rate"] == sum(r["valid"] for r in rows) / len(rows)
+    confusion = json.loads((out / "confusion.json").read_text())
+    assert [c["actual"] for c in confusion] == [a.split("(")[0] for _, a, _ in TINY_TEST]
+    assert {c["predicted"] for c in confusion} <= set(SKILLS) | {INVALID}
+
+    (run_dir,) = run_dirs(wandb_offline)
+    logged = summary(run_dir)
+    assert logged["ast_accuracy"] == metrics["ast_accuracy"]
+    assert logged["baseline"]["valid_rate"] == metrics["baseline"]["valid_rate"]
+    tables = {p.name.split("_")[0] for p in (run_dir / "files" / "media" / "table").rglob("*.table.json")}
+    assert {"predictions", "confusion"} <= tables
+
+    repo = copy_repo(tmp_path / "repo")  # the dvc.yaml plot definition renders this file
+    (repo / "eval").mkdir(exist_ok=True)
+    (repo / "eval" / "confusion.json").write_text((out / "confusion.json").read_text())
+    run(["dvc", "plots", "show", "eval/confusion.json", "-o", "plots"], repo)
+    html = (repo / "plots" / "index.html").read_text()
+    assert "predicted" in html and "actual" in html
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["json", "jsonl"])
+def test_eval_test_file_outside_dvc_reports_unknown_skills(tiny_adapter, tmp_path, wandb_offline, fmt):
+    records = [{"input": u, "output": a} for u, a, _ in TINY_TEST[:3]] + [{"input": "play jazz", "output": "music()"}]
+    if fmt == "jsonl":  # the other key names and quote style
+        records = [{"user": r["input"], "answer": r["output"].replace("'", '"')} for r in records]
+    path = tmp_path / f"otto.{fmt}"
+    path.write_text(json.dumps(records) if fmt == "json" else "".join(json.dumps(r) + "\n" for r in records))
+    out = tmp_path / "out"
+    eval_stage(["--test-file", str(path), "--adapter", str(tiny_adapter), "--out", str(out)])
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n"] == 3 and METRIC_KEYS <= set(metrics)
+    assert metrics["test_file"]["unknown_skills"] == {"music": 1} and metrics["test_file"]["skipped"] == 1
+    assert metrics["per_source"] == {"test_file": {"accuracy": metrics["ast_accuracy"], "count": 3}}
+    assert len((out / "predictions.jsonl").read_text().splitlines()) == 3

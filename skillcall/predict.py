@@ -1,0 +1,78 @@
+"""Turn utterances into skill calls with a fine-tuned adapter, one output line per utterance.
+
+    python -m skillcall.predict "set a timer for ten minutes"       # -> timer(duration="10 minutes")
+    printf 'weather in Oslo\\nthanks\\n' | python -m skillcall.predict --json
+
+A generation that is not a valid call is printed as ``# invalid (<reason>): "<raw text>"``
+(or ``"valid": false`` with ``--json``); it never stops the other utterances.
+
+    >>> from skillcall.skills import parse_signature
+    >>> skills = {"timer": parse_signature('timer(duration="[duration]")')}
+    >>> format_line(parse_generation(raw := "timer(duration='5 minutes')", skills), raw)
+    'timer(duration="5 minutes")'
+    >>> format_line(parse_generation(raw := "Sure, five minutes!", skills), raw)
+    '# invalid (not_a_call): "Sure, five minutes!"'
+    >>> as_json("5 min", parse_generation(raw := 'timer(duration="5 minutes")', skills), raw, 12.3456)
+    '{"utterance": "5 min", "call": "timer(duration=\\\\"5 minutes\\\\")", "skill": "timer", "arguments": {"duration": "5 minutes"}, "valid": true, "latency_ms": 12.35}'
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from skillcall.evaluate import Parsed, generate, merge_adapter, parse_generation
+
+
+def format_line(parsed: Parsed, raw: str) -> str:
+    """The canonical call, or the raw generation marked invalid (JSON-quoted so it stays on one line)."""
+    if parsed.call is not None:
+        return str(parsed.call)
+    return f"# invalid ({parsed.error}): {json.dumps(raw, ensure_ascii=False)}"
+
+
+def as_json(utterance: str, parsed: Parsed, raw: str, latency_ms: float) -> str:
+    """``{"utterance", "call", "skill", "arguments", "valid", "latency_ms"}``; invalid: call = the raw text."""
+    call = parsed.call
+    record = {
+        "utterance": utterance,
+        "call": str(call) if call else raw,
+        "skill": call.name if call else (parsed.name or None),
+        "arguments": call.kwargs if call else {},
+        "valid": call is not None,
+        "latency_ms": round(latency_ms, 2),
+    }
+    return json.dumps(record, ensure_ascii=False)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("utterances", nargs="*", help="utterances; none: read stdin, one per line")
+    ap.add_argument("--adapter", default="models/adapter", help="adapter folder of the finetune stage (%(default)s)")
+    ap.add_argument("--base", help="base model folder or hub id (default: the one the adapter records)")
+    ap.add_argument("--json", action="store_true", help="one JSON object per line")
+    ap.add_argument("--batch-size", type=int, default=32, help="utterances per generate call (%(default)s)")
+    ap.add_argument("--max-new-tokens", type=int, default=48, help="generated tokens at most (%(default)s)")
+    return ap.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from skillcall.train import load_trained
+
+    args = parse_args(argv)
+    utterances = args.utterances or [line.strip() for line in sys.stdin if line.strip()]
+    if not utterances:
+        sys.exit("predict: no utterances given (arguments or stdin)")
+    model, prompter, skills = load_trained(args.adapter, args.base)
+    generations = generate(merge_adapter(model), prompter, utterances, args.batch_size, args.max_new_tokens)
+    for utterance, generation in zip(utterances, generations, strict=True):
+        raw, parsed = generation.text, parse_generation(generation.text, skills)
+        print(
+            as_json(utterance, parsed, raw, generation.latency_ms) if args.json else format_line(parsed, raw),
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()

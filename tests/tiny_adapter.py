@@ -1,0 +1,66 @@
+"""A tiny adapter folder written by the real finetune code (2 LoRA steps of the tiny model), shared by
+the eval and predict tests: built once per test session under pytest's base temp folder."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from skillcall.calls import validate
+from skillcall.dataset import Row, write_jsonl
+from skillcall.skills import parse_signature
+
+SKILLS = {
+    s.name: s
+    for s in map(
+        parse_signature,
+        [
+            'weather(location="[location]") weather at a place',
+            'notes(action="add|list", note="[note]") add or list notes',
+            'timer(duration="[duration]") start a timer',
+            "other() anything else",
+        ],
+    )
+}
+
+# (utterance, answer in either quote style, source)
+TINY_TEST = [
+    ("what's the weather in Rome", "weather(location='Rome')", "hand"),
+    ("set a timer for three minutes", 'timer(duration="3 minutes")', "augmented"),
+    ("thanks a lot", "other()", "hand"),
+    ("is it cold outside", "weather(location='')", "augmented"),
+    ("ok cool", "other()", "augmented"),
+]
+
+
+def tiny_rows() -> list[Row]:
+    return [
+        Row(u, str(call := validate(a, SKILLS)), call.name, source, f"tiny:{i + 1}")
+        for i, (u, a, source) in enumerate(TINY_TEST)
+    ]
+
+
+def build_tiny_adapter(tmp_path_factory: pytest.TempPathFactory, base_dir: Path) -> Path:
+    from skillcall.params import load_params
+    from skillcall.train import FinetuneParams, save_adapter, train
+
+    root = tmp_path_factory.getbasetemp() / "tiny_adapter"
+    if (root / "adapter" / "training.json").exists():
+        return root / "adapter"
+    root.mkdir(exist_ok=True)
+    write_jsonl(root / "train.jsonl", tiny_rows())
+    write_jsonl(root / "val.jsonl", tiny_rows()[:2])
+    params = replace(
+        load_params("finetune", FinetuneParams),
+        base_model=str(base_dir),
+        max_steps=2,
+        batch_size=4,
+        warmup_steps=0,
+        save_steps=100,
+        sample_predictions=0,
+    )
+    result = train(params, root / "train.jsonl", root / "val.jsonl", SKILLS, root / "ckpt", print_=lambda *_: None)
+    save_adapter(root / "adapter", result, SKILLS, params)
+    return root / "adapter"
