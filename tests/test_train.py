@@ -9,8 +9,9 @@ from safetensors.torch import load_file
 from wandb_files import artifacts, config, history, run_dirs
 
 from skillcall.dataset import read_rows
+from skillcall.evaluate import generate
 from skillcall.params import load_params
-from skillcall.prompting import Prompter, PromptParams, generate
+from skillcall.prompting import Prompter, PromptParams
 from skillcall.train import (
     FinetuneParams,
     NoLearnableTokensError,
@@ -145,13 +146,17 @@ def test_training_changes_only_lora_weights(tiny_model_dir, tiny_data, tmp_path)
     original = load_file(tiny_model_dir / "model.safetensors")
     trained = {k: v for k, v in result.model.named_parameters()}
     assert all(("lora_" in k) == v.requires_grad for k, v in trained.items())
-    base = {k.replace("base_model.model.", "").replace(".base_layer", ""): v for k, v in trained.items() if "lora_" not in k}
+    base = {
+        k.replace("base_model.model.", "").replace(".base_layer", ""): v for k, v in trained.items() if "lora_" not in k
+    }
     assert set(base) <= set(original)
     for k, v in base.items():
         assert torch.equal(v.detach(), original[k]), k
     lora_b = [v for k, v in trained.items() if "lora_B" in k]
     assert lora_b and all(v.abs().sum() > 0 for v in lora_b)  # LoRA B starts at zero; training moved it
-    assert result.metrics["steps"] == 8 and result.metrics["trainable_params"] == sum(v.numel() for k, v in trained.items() if "lora_" in k)
+    assert result.metrics["steps"] == 8 and result.metrics["trainable_params"] == sum(
+        v.numel() for k, v in trained.items() if "lora_" in k
+    )
 
 
 @pytest.mark.slow
@@ -206,7 +211,7 @@ def test_finetune_stage_end_to_end(tiny_model_dir, tiny_data, wandb_offline, tmp
 
     # the folder alone is enough to predict
     model, prompter, skills = load_trained(adapter)
-    answers = generate(model, prompter, ["weather in Paris", "thanks"], max_new_tokens=6)
+    answers = [g.text for g in generate(model, prompter, ["weather in Paris", "thanks"], 2, max_new_tokens=6)]
     assert len(answers) == 2 and all(isinstance(a, str) for a in answers) and set(skills) == set(tiny_data.skills)
 
 
@@ -236,4 +241,4 @@ def test_qlora_4bit_trains_and_reloads(tiny_model_dir, tiny_data, tmp_path):
     save_adapter(tmp_path / "adapter", result, tiny_data.skills, p)
     model, prompter, _ = load_trained(tmp_path / "adapter")
     assert any("Linear4bit" in type(m).__name__ for m in model.modules())
-    assert len(generate(model, prompter, ["hi"], max_new_tokens=4)) == 1
+    assert len(generate(model, prompter, ["hi"], 1, max_new_tokens=4)) == 1

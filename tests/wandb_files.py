@@ -8,6 +8,7 @@ length, type FULL=1/FIRST=2/MIDDLE=3/LAST=4) after a 7-byte file header ``:W&B``
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 BLOCK = 32 * 1024
@@ -19,10 +20,21 @@ def run_dirs(wandb_dir: Path) -> list[Path]:
     return sorted(Path(wandb_dir).glob("**/offline-run-*"))
 
 
-def records(run_dir: Path) -> list:
+def records(run_dir: Path, timeout: float = 30.0) -> list:
+    """Every record, once the run's ``exit`` record is on disk: wandb-core may flush the file a moment after
+    ``run.finish()`` returns (seen: a 7-byte file 50 ms after finish)."""
+    (path,) = Path(run_dir).glob("run-*.wandb")
+    deadline = time.monotonic() + timeout
+    while True:
+        out = _parse(path)
+        if any(r.WhichOneof("record_type") == "exit" for r in out) or time.monotonic() > deadline:
+            return out
+        time.sleep(0.05)
+
+
+def _parse(path: Path) -> list:
     from wandb.proto import wandb_internal_pb2 as pb
 
-    (path,) = Path(run_dir).glob("run-*.wandb")
     data = path.read_bytes()
     assert data[:4] == b":W&B", f"{path}: not a W&B run file"
     out, buf, pos = [], b"", HEADER
@@ -32,6 +44,8 @@ def records(run_dir: Path) -> list:
             pos += left
             continue
         length, kind = int.from_bytes(data[pos + 4 : pos + 6], "little"), data[pos + 6]
+        if pos + HEADER + length > len(data):  # a chunk still being written
+            break
         if kind == 0:  # zero-filled rest of a block
             pos += left
             continue

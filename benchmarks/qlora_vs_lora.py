@@ -1,0 +1,94 @@
+"""Plain LoRA vs 4-bit QLoRA on the real base model: seconds per step, peak memory, final loss.
+
+    python benchmarks/qlora_vs_lora.py [--steps 20] [--base models/base] [--train data/dataset/train.jsonl]
+
+Each configuration trains in its own process (so peak RSS is its own) with the finetune params
+of params.yaml, except ``max_steps`` and ``quantization``; same data, same seed. The first
+``--warmup`` steps are left out of seconds/step (allocator and thread-pool warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+CONFIGS = ("none", "4bit")
+
+
+def run_one(args: argparse.Namespace) -> dict:
+    """Train ``args.steps`` steps with ``args.one`` quantization in this process; return the measurements."""
+    from transformers import TrainerCallback
+
+    from skillcall.dataset import read_rows, write_jsonl
+    from skillcall.examples import load_skills
+    from skillcall.params import load_params
+    from skillcall.train import FinetuneParams, train
+
+    step_times: list[float] = []
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            self.t = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            step_times.append(time.perf_counter() - self.t)
+
+    p = load_params("finetune", FinetuneParams, ROOT / "params.yaml")
+    p = replace(p, base_model=args.base, quantization=args.one, max_steps=args.steps, logging_steps=1)
+    p = replace(p, save_steps=10**6, sample_predictions=0, warmup_steps=min(p.warmup_steps, args.steps // 4))
+    with tempfile.TemporaryDirectory() as tmp:
+        val = Path(tmp) / "val.jsonl"
+        write_jsonl(val, read_rows(args.val)[: args.val_rows])
+        skills = load_skills(ROOT / "examples")
+        result = train(p, args.train, val, skills, Path(tmp) / "ckpt", print_=lambda *_: None, callbacks=(Timer(),))
+    timed = step_times[args.warmup :] or step_times
+    m = result.metrics
+    return {
+        "quantization": args.one,
+        "steps": m["steps"],
+        "seconds_per_step": round(sum(timed) / len(timed), 2),
+        "peak_rss_mb": m["peak_rss_mb"],
+        "final_train_loss": round(m["train_loss"], 4),
+        "val_loss": round(m["val_loss"], 4),
+        "threads": m["threads"],
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--steps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=2, help="steps left out of seconds/step")
+    ap.add_argument("--base", default=str(ROOT / "models/base"))
+    ap.add_argument("--train", default=str(ROOT / "data/dataset/train.jsonl"))
+    ap.add_argument("--val", default=str(ROOT / "data/dataset/val.jsonl"))
+    ap.add_argument("--val-rows", type=int, default=64)
+    ap.add_argument("--one", choices=CONFIGS, help=argparse.SUPPRESS)  # internal: run one config here
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args)))
+        return
+    if not Path(args.base).is_dir():
+        sys.exit(f"{args.base}: missing; run `dvc repro base` (or python -m stages.base models/base) first")
+    rows = []
+    for quantization in CONFIGS:
+        cmd = [sys.executable, __file__, "--one", quantization, *sys.argv[1:]]
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+        rows.append(json.loads(out.strip().splitlines()[-1]))
+    cols = list(rows[0])
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(str(r[c]) for c in cols) + " |")
+
+
+if __name__ == "__main__":
+    main()
