@@ -14,6 +14,7 @@ recorded in ``dvc.lock``; it never holds secrets (checked).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -109,16 +110,63 @@ def log_table(run: Any, key: str, columns: list[str], rows: list[list]) -> Any:
     return table
 
 
-def log_artifact(run: Any, name: str, type: str, path: str | Path, metadata: dict) -> Any:
-    """Log a folder (or file) as an artifact of ``type`` with ``metadata``; returns the artifact."""
+def artifact(name: str, type: str, paths: str | Path | list[str | Path], metadata: dict) -> Any:
+    """A ``wandb.Artifact`` of folders (their contents) and files (by base name).
+
+    Its digest depends only on the file names and contents, so the same files give the same version.
+    """
     import wandb
 
-    artifact = wandb.Artifact(name, type=type, metadata=safe_config(metadata))
-    if Path(path).is_dir():
-        artifact.add_dir(str(path))
-    else:
-        artifact.add_file(str(path))
-    return run.log_artifact(artifact)
+    out = wandb.Artifact(name, type=type, metadata=safe_config(metadata))
+    for path in paths if isinstance(paths, list) else [paths]:
+        if Path(path).is_dir():
+            out.add_dir(str(path))
+        else:
+            out.add_file(str(path), name=Path(path).name)
+    return out
+
+
+def log_artifact(run: Any, name: str, type: str, path: str | Path | list[str | Path], metadata: dict) -> Any:
+    """Log a folder (or file, or a list of them) as an artifact of ``type`` with ``metadata``; returns the artifact."""
+    return run.log_artifact(artifact(name, type, path, metadata))
+
+
+def use_artifact(run: Any, name: str, type: str, path: str | Path | list[str | Path], metadata: dict) -> Any:
+    """Declare local files as an input of ``run``, by content: the lineage links the run to the version with
+    their digest, i.e. the one the producing run logged from the same files (``name``/``type`` must match its).
+
+    ``run.use_artifact`` refuses offline runs (wandb 0.31: "Cannot use artifact when in offline mode"). Offline,
+    the run records what ``use_artifact`` does online for a new artifact: an artifact record with
+    ``use_after_commit`` set, which ``wandb sync`` commits (the server keeps one version per digest) and then
+    marks as used by the run.
+    """
+    used = artifact(name, type, path, metadata)
+    if run.offline:
+        return run._log_artifact(used, is_user_created=True, use_after_commit=True)
+    return run.use_artifact(used)
+
+
+DATASET_ARTIFACT = "skillcall-dataset"  # type "dataset": the collect stage's splits and stats
+DATASET_FILES = ("train.jsonl", "val.jsonl", "test.jsonl", "stats.json")
+
+
+def _dataset(directory: str | Path) -> tuple[list[Path], dict]:
+    """(the dataset artifact's files in ``directory``, its metadata: ``stats.json``)."""
+    paths = [Path(directory) / name for name in DATASET_FILES]
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise FileNotFoundError(f"dataset artifact: missing {', '.join(missing)}")
+    return paths, json.loads(paths[-1].read_text(encoding="utf-8"))
+
+
+def log_dataset(run: Any, directory: str | Path) -> Any:
+    """Log the collect stage's output folder as the ``dataset`` artifact; metadata: ``stats.json``."""
+    return log_artifact(run, DATASET_ARTIFACT, "dataset", *_dataset(directory))
+
+
+def use_dataset(run: Any, directory: str | Path) -> Any:
+    """Declare the dataset in ``directory`` as an input of ``run`` (see :func:`use_artifact`)."""
+    return use_artifact(run, DATASET_ARTIFACT, "dataset", *_dataset(directory))
 
 
 def live(dir: str | Path, resume: bool = False) -> Any:

@@ -11,14 +11,21 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def env() -> dict[str, str]:
-    """The test interpreter's bin dir first on PATH, so dvc stages run with this venv's python."""
-    return {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "WANDB_MODE": "offline"}
+def env(cwd: Path | None = None) -> dict[str, str]:
+    """The test interpreter's bin dir first on PATH, so dvc stages run with this venv's python.
+
+    With ``cwd``, W&B (offline) keeps its artifact staging, cache and settings in ``cwd/.wandb_home``, not in $HOME.
+    """
+    out = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "WANDB_MODE": "offline"}
+    if cwd is not None:
+        for var in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
+            out[var] = str(Path(cwd).resolve() / ".wandb_home" / var.lower())
+    return out
 
 
 def run(args: list[str], cwd: Path) -> str:
     """Run a command, fail the test with its output if it fails, return stdout+stderr."""
-    proc = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True)
+    proc = subprocess.run(args, cwd=cwd, env=env(cwd), capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout + proc.stderr
 

@@ -143,6 +143,7 @@ def test_collect_stage_cli_writes_splits_and_stats(example_dir, tmp_path, monkey
         str(tmp_path / "nope"),
         str(tmp_path / "nope.txt"),
         str(out),
+        "--no-wandb",  # W&B logging is tested in test_lineage.py
     ]
     subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True)
     stats = json.loads((out / "stats.json").read_text())
