@@ -106,6 +106,18 @@ def calls_match(pred: Call | str, gold: Call | str, skills: Skills) -> bool:
         return False
 
 
+_CALL_START = re.compile(r"\s*`*([A-Za-z_]\w*\s*(\(.*)?)?", re.S)
+
+
+def could_start_call(line: str) -> bool:
+    """False once the first line of a generation can no longer become a call (prose, punctuation).
+
+    >>> could_start_call('weather(location="Os'), could_start_call(" "), could_start_call("Sure, here")
+    (True, True, False)
+    """
+    return _CALL_START.fullmatch(line.split("\n")[0]) is not None
+
+
 _FENCE = re.compile(r"```[a-zA-Z]*\s*(.*?)\s*```", re.S)
 
 

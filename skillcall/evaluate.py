@@ -23,7 +23,16 @@ from typing import Any
 
 import numpy as np
 
-from skillcall.calls import UNKNOWN_SKILL, Call, CallError, calls_match, extract_call, parse_call, validate
+from skillcall.calls import (
+    UNKNOWN_SKILL,
+    Call,
+    CallError,
+    calls_match,
+    could_start_call,
+    extract_call,
+    parse_call,
+    validate,
+)
 from skillcall.dataset import Row, read_rows, write_jsonl
 from skillcall.examples import read_pairs_file
 from skillcall.prompting import Prompter
@@ -234,7 +243,9 @@ def common_prefix_len(seqs: list[list[int]]) -> int:
 
 
 def stopping_criteria(tokenizer: Any, prompt_len: int, stops: list[str]) -> Any:
-    """Stop each sequence once its generated text contains one of ``stops`` (end of turn, newline).
+    """Stop each sequence once its generated text contains one of ``stops`` (end of turn, newline)
+    or its first line can no longer become a call (the base model's prose: scoring reads only the
+    first line, so this changes no metric but ``lenient_accuracy`` of text after the prose starts).
 
     Works for stops that span several tokens (``</s>`` in a raw prompt), which ``eos_token_id`` cannot.
     """
@@ -244,7 +255,9 @@ def stopping_criteria(tokenizer: Any, prompt_len: int, stops: list[str]) -> Any:
     class StopOnText(StoppingCriteria):
         def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
             texts = tokenizer.batch_decode(input_ids[:, prompt_len:])
-            return torch.tensor([any(s in t for s in stops) for t in texts], device=input_ids.device)
+            words = tokenizer.batch_decode(input_ids[:, prompt_len:], skip_special_tokens=True)
+            done = [any(s in t for s in stops) or not could_start_call(w) for t, w in zip(texts, words, strict=True)]
+            return torch.tensor(done, device=input_ids.device)
 
     return StoppingCriteriaList([StopOnText()])
 

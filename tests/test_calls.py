@@ -9,6 +9,7 @@ from skillcall.calls import (
     CallError,
     calls_match,
     canonical,
+    could_start_call,
     extract_call,
     parse_call,
     validate,
@@ -112,3 +113,20 @@ def test_calls_match_is_false_for_invalid_predictions():
 )
 def test_extract_call(raw, expected):
     assert extract_call(raw) == expected
+
+
+@pytest.mark.parametrize(
+    "prefix, expected",
+    [
+        ("weather", True),
+        ('notes(action="add", note="buy', True),
+        ("  `other()", True),
+        ("", True),
+        ("Sure, here is", False),
+        ("I think", False),
+        ("The weather in Berlin", False),
+        ("weather()\nSure", True),  # only the first line counts
+    ],
+)
+def test_could_start_call(prefix, expected):
+    assert could_start_call(prefix) is expected
