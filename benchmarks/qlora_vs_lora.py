@@ -4,13 +4,15 @@
 
 Each configuration trains in its own process (so peak RSS is its own) with the finetune params
 of params.yaml, except ``max_steps`` and ``quantization``; same data, same seed. The first
-``--warmup`` steps are left out of seconds/step (allocator and thread-pool warm-up).
+``--warmup`` steps are left out of seconds/step (allocator and thread-pool warm-up). ``load_1min``
+is the load average at the end: on a shared 2-core machine, values above ~2 mean the timing is noisy.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -43,13 +45,13 @@ def run_one(args: argparse.Namespace) -> dict:
             step_times.append(time.perf_counter() - self.t)
 
     p = load_params("finetune", FinetuneParams, ROOT / "params.yaml")
-    p = replace(p, base_model=args.base, quantization=args.one, max_steps=args.steps, logging_steps=1)
+    p = replace(p, quantization=args.one, max_steps=args.steps, logging_steps=1)
     p = replace(p, save_steps=10**6, sample_predictions=0, warmup_steps=min(p.warmup_steps, args.steps // 4))
     with tempfile.TemporaryDirectory() as tmp:
         val = Path(tmp) / "val.jsonl"
         write_jsonl(val, read_rows(args.val)[: args.val_rows])
         skills = load_skills(ROOT / "examples")
-        result = train(p, args.train, val, skills, Path(tmp) / "ckpt", print_=lambda *_: None, callbacks=(Timer(),))
+        result = train(p, args.base, args.train, val, skills, Path(tmp) / "ckpt", print_=lambda *_: None, callbacks=(Timer(),))
     timed = step_times[args.warmup :] or step_times
     m = result.metrics
     return {
@@ -60,6 +62,7 @@ def run_one(args: argparse.Namespace) -> dict:
         "final_train_loss": round(m["train_loss"], 4),
         "val_loss": round(m["val_loss"], 4),
         "threads": m["threads"],
+        "load_1min": round(os.getloadavg()[0], 1),  # > ~2.2 here means other processes shared the 2 cores
     }
 
 

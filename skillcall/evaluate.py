@@ -17,7 +17,7 @@ import json
 import re
 import time
 from collections import Counter, defaultdict
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,13 @@ from skillcall.calls import (
 )
 from skillcall.dataset import Row, read_rows, write_jsonl
 from skillcall.examples import read_pairs_file
-from skillcall.prompting import Prompter
+from skillcall.prompting import (
+    CONFIG_FILE,
+    Prompter,
+    PromptError,
+    check_prompt_family,
+    override_prompter,
+)
 from skillcall.skills import Skills, parse_signature
 
 INVALID = "invalid"  # the confusion matrix's column for generations that are not a valid call
@@ -48,6 +54,20 @@ class EvalParams:
     max_new_tokens: int
     baseline: bool
     split: str
+    model: str | None = None  # a model folder or hub id evaluated alone, instead of base + adapter
+    adapter: str | None = None  # an adapter folder instead of the one on the command line
+    prompt: str | None = None  # a raw prompt's text, or "chat", instead of the stored prompt
+    prompt_file: str | None = None  # a raw prompt file instead of the stored prompt
+    allow_prompt_mismatch: bool = False  # accept a prompt in another chat format than the model's
+
+
+def with_flags(p: EvalParams, **flags: Any) -> EvalParams:
+    """``p`` with the command-line overrides that were given (None or False: not given) on top of params.yaml.
+
+    >>> with_flags(EvalParams(32, 48, True, "test", prompt="chat"), model="models/merged", prompt=None).model
+    'models/merged'
+    """
+    return replace(p, **{k: v for k, v in flags.items() if v not in (None, False)})
 
 
 @dataclass(frozen=True)
@@ -360,8 +380,69 @@ def baseline_prompter(prompter: Prompter) -> Prompter:
 
 
 def merge_adapter(model: Any) -> Any:
-    """Fold LoRA into the weights (no extra matmuls per layer at inference); quantised bases keep the adapter."""
-    return model if getattr(model, "is_quantized", False) else model.merge_and_unload()
+    """Fold LoRA into the weights (no extra matmuls per layer at inference); quantised bases keep the adapter,
+    a model without one (a merged export) is returned as it is."""
+    if getattr(model, "is_quantized", False) or not hasattr(model, "merge_and_unload"):
+        return model
+    return model.merge_and_unload()
+
+
+@dataclass
+class Target:
+    """What one eval run evaluates, settled before any weights load; :meth:`record` goes into metrics.json."""
+
+    model: str  # model folder or hub id: the adapter's base, or eval.model
+    adapter: str | None  # adapter folder; None when eval.model is evaluated alone
+    prompter: Prompter
+    skills: Skills
+    prompt_source: str  # adapter | model (an export's own) | chat (the model's template) | inline | the file's path
+
+    def record(self) -> dict:
+        prompt = {"source": self.prompt_source, "mode": self.prompter.mode, "format": self.prompter.family}
+        return {"model": self.model, "adapter": self.adapter, "prompt": prompt}
+
+
+def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParams) -> Target:
+    """The model, adapter, prompt and skills to evaluate: the adapter folder (``p.adapter`` overrides the path) on
+    its base, or ``p.model`` alone; the stored prompt unless ``p.prompt``/``p.prompt_file`` override it.
+
+    ``p.model`` is a merged export (carrying its prompt and skills) or any model, prompted with its own chat
+    template, the adapter folder's system prompt and skills. Reads tokenizers and prompt files only, so a prompt
+    that cannot work is an error before any model loads: a prompt without ``{user}``, or one in another chat
+    format than the model expects (an adapter: the format it was trained on), unless ``p.allow_prompt_mismatch``.
+    """
+    from transformers import AutoTokenizer
+
+    from skillcall.train import ADAPTER_CONFIG, TRAINING_FILE
+
+    adapter = str(p.adapter or adapter_dir)
+    if p.model is None:  # base + adapter, prompted as it was trained
+        if not (Path(adapter) / ADAPTER_CONFIG).exists():
+            raise FileNotFoundError(
+                f"{Path(adapter) / ADAPTER_CONFIG}: missing; evaluate a merged export with eval.model (--model)"
+            )
+        default = Prompter.load(adapter, AutoTokenizer.from_pretrained(adapter))
+        recorded = json.loads((Path(adapter) / TRAINING_FILE).read_text())["base_model"]
+        model = recorded if p.adapter else base_model or recorded  # an eval.adapter brings its own base
+        skills, source, expecter = adapter_skills(adapter), "adapter", f"the adapter {adapter}"
+    elif (Path(p.model) / CONFIG_FILE).exists():  # a merged export, prompted as it was trained
+        default = Prompter.load(p.model, AutoTokenizer.from_pretrained(p.model))
+        model, adapter, skills, source, expecter = p.model, None, adapter_skills(p.model), "model", p.model
+    else:  # any model: its own chat template, with the adapter folder's system prompt and skills
+        tokenizer = AutoTokenizer.from_pretrained(p.model)
+        system = Prompter.load(adapter, AutoTokenizer.from_pretrained(adapter)).system
+        default = Prompter("chat", system, tokenizer) if tokenizer.chat_template else None
+        model, skills, source, expecter = p.model, adapter_skills(adapter), "chat", p.model
+        adapter = None
+    if p.prompt is None and p.prompt_file is None:
+        if default is None:
+            raise PromptError(f"{model} has no chat template: give a prompt, e.g. eval.prompt_file: prompts/chatml.txt")
+        return Target(model, adapter, default, skills, source)
+    system, tokenizer = (default.system, default.tokenizer) if default else (system, tokenizer)
+    prompter = override_prompter(system, tokenizer, p.prompt, p.prompt_file)
+    if not p.allow_prompt_mismatch:
+        check_prompt_family(prompter, default.family if default else None, p.prompt_file or "eval.prompt", expecter)
+    return Target(model, adapter, prompter, skills, p.prompt_file or "inline")
 
 
 @dataclass
@@ -373,21 +454,30 @@ class EvalResult:
 
 
 def run_eval(adapter_dir: str | Path, base_model: str | None, rows: list[Row], p: EvalParams) -> EvalResult:
-    """Baseline (base model without adapter, chat prompt with the skill list), then the fine-tuned model."""
-    from skillcall.train import load_trained
+    """Baseline (base model without adapter, chat prompt with the skill list), then the fine-tuned model.
+
+    ``p``'s overrides (model, adapter, prompt) apply: see :func:`resolve_target`.
+    """
+    return evaluate_target(resolve_target(adapter_dir, base_model, p), rows, p)
+
+
+def evaluate_target(target: Target, rows: list[Row], p: EvalParams) -> EvalResult:
+    """Generate and score ``rows``; with an adapter, first the baseline (its base without it, chat prompt)."""
+    from skillcall.train import load_base, load_trained
 
     if not rows:
         raise ValueError("nothing to evaluate: the test set is empty")
     began = time.perf_counter()
-    model, prompter, skills = load_trained(adapter_dir, base_model)
+    model = load_trained(target.adapter, target.model)[0] if target.adapter else load_base(target.model)[0].eval()
     baseline: list[Prediction] = []
-    if p.baseline:
+    if p.baseline and target.adapter:
         with model.disable_adapter():
-            baseline = evaluate_rows(model, baseline_prompter(prompter), rows, skills, p)
-    predictions = evaluate_rows(merge_adapter(model), prompter, rows, skills, p)
+            baseline = evaluate_rows(model, baseline_prompter(target.prompter), rows, target.skills, p)
+    predictions = evaluate_rows(merge_adapter(model), target.prompter, rows, target.skills, p)
     metrics = compute_metrics(predictions)
     if baseline:
         metrics["baseline"] = compute_metrics(baseline)
+    metrics["evaluated"] = target.record()
     return EvalResult(metrics, predictions, baseline, time.perf_counter() - began)
 
 

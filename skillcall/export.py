@@ -21,8 +21,6 @@ import json
 import shutil
 from pathlib import Path
 
-ADAPTER_CONFIG = "adapter_config.json"  # peft's file: an adapter folder has it, a merged one does not
-
 
 def merged_training(training: dict, adapter_dir: str | Path, base_model: str) -> dict:
     """``training.json`` of the adapter plus ``merged_from``: the adapter folder and the base it was merged into."""
@@ -35,7 +33,7 @@ def export(adapter_dir: str | Path, out_dir: str | Path, base_model: str | None 
     from transformers import AutoTokenizer
 
     from skillcall.prompting import Prompter
-    from skillcall.train import SKILLS_FILE, TRAINING_FILE, load_base
+    from skillcall.train import ADAPTER_CONFIG, SKILLS_FILE, TRAINING_FILE, load_base
 
     adapter, out = Path(adapter_dir), Path(out_dir)
     if not (adapter / ADAPTER_CONFIG).exists():

@@ -79,6 +79,27 @@ def check_raw_template(text: str, where: str = "raw template") -> None:
         raise PromptError(f"{where}: {{user}} must come before {{answer}}")
 
 
+# chat formats and a marker that only their prompts / chat templates contain; the first match wins
+FAMILIES = {
+    "chatml": "<|im_start|>",  # SmolLM2, Qwen (prompts/chatml.txt)
+    "llama3": "<|start_header_id|>",
+    "gemma": "<start_of_turn>",
+    "llama2": "<<SYS>>",  # Llama-2-chat (prompts/llama2.txt); before mistral: both use [INST]
+    "mistral": "[INST]",  # Mistral/Mixtral instruct (prompts/mistral.txt)
+}
+
+
+def prompt_family(text: str | None) -> str | None:
+    """The chat format a prompt file or a chat template is written in, from its markers; None if unknown.
+
+    >>> prompt_family("<s>[INST] <<SYS>>\\n{system}\\n<</SYS>>\\n\\n{user} [/INST] {answer} </s>")
+    'llama2'
+    >>> prompt_family("Q: {user}\\nA: {answer}") is None
+    True
+    """
+    return next((family for family, marker in FAMILIES.items() if text and marker in text), None)
+
+
 @dataclass
 class Prompter:
     """Renders prompts/completions; ``tokenizer`` is needed for chat mode and for tokenising."""
@@ -97,6 +118,11 @@ class Prompter:
             check_raw_template(self.raw_template)
         elif self.tokenizer is None or not getattr(self.tokenizer, "chat_template", None):
             raise PromptError("chat mode needs a tokenizer with a chat template (or use mode: raw with a prompt file)")
+
+    @property
+    def family(self) -> str | None:
+        """The chat format this prompter renders (see :data:`FAMILIES`); None if unknown."""
+        return prompt_family(self.raw_template if self.mode == "raw" else self.tokenizer.chat_template)
 
     @classmethod
     def build(cls, params: PromptParams, skills: Skills, tokenizer: Any) -> Prompter:
@@ -175,3 +201,46 @@ class Prompter:
         system = (d / config["system_prompt"]).read_text(encoding="utf-8").removesuffix("\n")
         raw = read_raw_template(d / config["raw_template"]) if config.get("raw_template") else None
         return cls(config["mode"], system, tokenizer, raw)
+
+
+def override_prompter(system: str, tokenizer: Any, prompt: str | None, prompt_file: str | None) -> Prompter:
+    """The prompter of a prompt override (eval's ``prompt``/``prompt_file``) with the given system prompt.
+
+    ``prompt`` is the text of a raw prompt (``{system}`` ``{user}`` ``{answer}``) or ``"chat"`` for the
+    tokenizer's chat template; ``prompt_file`` is a raw prompt file such as ``prompts/mistral.txt``.
+
+    >>> override_prompter("SYS", None, "Q: {user}\\nA: {answer}", None).prompt("hi")
+    'Q: hi\\nA:'
+    >>> override_prompter("SYS", None, "{system} {answer}", None)
+    Traceback (most recent call last):
+    ...
+    skillcall.prompting.PromptError: eval.prompt: needs exactly one {user} placeholder
+    """
+    if prompt is not None and prompt_file is not None:
+        raise PromptError("give a prompt inline (eval.prompt, --prompt) or as a file (eval.prompt_file), not both")
+    if prompt == "chat":
+        return Prompter("chat", system, tokenizer)
+    if prompt is not None:
+        check_raw_template(prompt, "eval.prompt")
+        return Prompter("raw", system, tokenizer, prompt)
+    if not Path(prompt_file).is_file():
+        shipped = ", ".join(sorted(p.name for p in Path("prompts").glob("*.txt"))) or "none here"
+        raise PromptError(f"{prompt_file}: no such prompt file (prompts/: {shipped})")
+    return Prompter("raw", system, tokenizer, read_raw_template(prompt_file))
+
+
+def check_prompt_family(prompter: Prompter, expected: str | None, where: str, model: str) -> None:
+    """Raise if ``prompter`` writes another known chat format than the one ``model`` expects (``expected``).
+
+    >>> check_prompt_family(Prompter("raw", "S", raw_template="[INST] {user} [/INST] {answer}</s>"), "chatml",
+    ...                     "prompts/mistral.txt", "models/base")
+    Traceback (most recent call last):
+    ...
+    skillcall.prompting.PromptError: prompts/mistral.txt: a mistral-format prompt, but models/base expects chatml; set eval.allow_prompt_mismatch: true (--allow-prompt-mismatch) to evaluate it anyway
+    """
+    got = prompter.family
+    if expected and got and got != expected:
+        raise PromptError(
+            f"{where}: a {got}-format prompt, but {model} expects {expected}; "
+            "set eval.allow_prompt_mismatch: true (--allow-prompt-mismatch) to evaluate it anyway"
+        )

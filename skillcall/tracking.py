@@ -147,25 +147,34 @@ def use_artifact(run: Any, name: str, type: str, path: str | Path | list[str | P
 
 
 DATASET_ARTIFACT = "skillcall-dataset"  # type "dataset": the collect stage's splits and stats
+MODEL_ARTIFACT = "skillcall-adapter"  # type "model": the finetune stage's adapter folder
 DATASET_FILES = ("train.jsonl", "val.jsonl", "test.jsonl", "stats.json")
+
+
+def _missing(directory: str | Path) -> list[str]:
+    return [str(Path(directory) / name) for name in DATASET_FILES if not (Path(directory) / name).exists()]
 
 
 def _dataset(directory: str | Path) -> tuple[list[Path], dict]:
     """(the dataset artifact's files in ``directory``, its metadata: ``stats.json``)."""
     paths = [Path(directory) / name for name in DATASET_FILES]
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        raise FileNotFoundError(f"dataset artifact: missing {', '.join(missing)}")
     return paths, json.loads(paths[-1].read_text(encoding="utf-8"))
 
 
 def log_dataset(run: Any, directory: str | Path) -> Any:
     """Log the collect stage's output folder as the ``dataset`` artifact; metadata: ``stats.json``."""
+    if missing := _missing(directory):
+        raise FileNotFoundError(f"dataset artifact: missing {', '.join(missing)}")
     return log_artifact(run, DATASET_ARTIFACT, "dataset", *_dataset(directory))
 
 
-def use_dataset(run: Any, directory: str | Path) -> Any:
-    """Declare the dataset in ``directory`` as an input of ``run`` (see :func:`use_artifact`)."""
+def use_dataset(run: Any, directory: str | Path) -> Any | None:
+    """Declare the dataset in ``directory`` as an input of ``run`` (see :func:`use_artifact`).
+
+    None, declaring nothing, when ``directory`` is not a collect output (train/val files put together by hand).
+    """
+    if _missing(directory):
+        return None
     return use_artifact(run, DATASET_ARTIFACT, "dataset", *_dataset(directory))
 
 

@@ -45,6 +45,7 @@ QUANTIZATIONS = ("none", "4bit", "8bit")
 TRAINING_FILE = "training.json"
 SKILLS_FILE = "skills.json"
 FINGERPRINT_FILE = "fingerprint.json"
+ADAPTER_CONFIG = "adapter_config.json"  # peft's: an adapter folder has it, a merged export (skillcall.export) not
 METRIC_NAMES = {
     "loss": "train/loss",
     "learning_rate": "train/lr",
@@ -73,7 +74,6 @@ class LoraParams:
 class FinetuneParams:
     """The ``finetune:`` section of params.yaml (units and advice in its comments)."""
 
-    base_model: str | None  # None: the base stage's folder given on the command line
     quantization: str  # none | 4bit | 8bit
     dtype: str  # float32 | bfloat16
     threads: int  # torch CPU threads; 0 = torch's default (all cores)
@@ -306,8 +306,8 @@ class MetricsCallback(TrainerCallback):
         log_step(self.run, self.live, logs or {}, state.global_step)
 
 
-def fingerprint(p: FinetuneParams, data_hash: dict[str, str]) -> dict:
-    return {"params": asdict(p), "data": data_hash}
+def fingerprint(p: FinetuneParams, base_model: str, data_hash: dict[str, str]) -> dict:
+    return {"params": asdict(p), "base_model": base_model, "data": data_hash}
 
 
 def prepare_checkpoints(directory: Path, print_: Any, resume: bool, fp: dict) -> str | None:
@@ -340,10 +340,12 @@ class TrainResult:
     metrics: dict
     samples: list[dict]  # greedy predictions on validation rows
     data_hash: dict[str, str]  # sha256 of the train/val files
+    base_model: str  # the folder or hub id trained on
 
 
 def train(
     p: FinetuneParams,
+    base_model: str | Path,
     train_path: str | Path,
     val_path: str | Path,
     skills: Skills,
@@ -354,7 +356,7 @@ def train(
     print_: Any = print,
     callbacks: tuple = (),
 ) -> TrainResult:
-    """Fine-tune ``p.base_model`` on the train file; ``run``/``live`` receive per-step metrics when given.
+    """Fine-tune ``base_model`` (HF folder or hub id) on the train file; ``run``/``live`` get per-step metrics.
 
     ``callbacks``: extra transformers TrainerCallbacks (e.g. a step timer).
     """
@@ -364,7 +366,7 @@ def train(
         torch.set_num_threads(p.threads)
     start = time.time()
     train_rows, val_rows = read_rows(train_path), read_rows(val_path)
-    model, tokenizer = load_base(p.base_model, p.quantization, p.dtype)
+    model, tokenizer = load_base(str(base_model), p.quantization, p.dtype)
     prompter = Prompter.build(p.prompt, skills, tokenizer)
     train_examples, val_examples = tokenize_rows(train_rows, prompter), tokenize_rows(val_rows, prompter)
     check_learnable(train_examples, [r.file for r in train_rows], p.max_length)
@@ -378,7 +380,7 @@ def train(
     )
     model = lora_model(model, p)
     data_hash = file_sha256([train_path, val_path])
-    last = prepare_checkpoints(Path(checkpoints), print_, resume, fingerprint(p, data_hash))
+    last = prepare_checkpoints(Path(checkpoints), print_, resume, fingerprint(p, str(base_model), data_hash))
     trainer = PrefixSharingTrainer(
         model=model,
         args=sft_config(p, checkpoints, max_length=p.max_length - n),
@@ -412,7 +414,7 @@ def train(
         "threads": torch.get_num_threads(),
         "sample_accuracy": sum(s["correct"] for s in samples) / len(samples) if samples else None,
     }
-    return TrainResult(model, tokenizer, prompter, metrics, samples, data_hash)
+    return TrainResult(model, tokenizer, prompter, metrics, samples, data_hash, str(base_model))
 
 
 def sample_predictions(
@@ -438,7 +440,7 @@ def save_adapter(out_dir: str | Path, result: TrainResult, skills: Skills, p: Fi
     result.prompter.save(out)
     (out / SKILLS_FILE).write_text(json.dumps([s.to_dict() for s in skills.values()], indent=2) + "\n")
     training = {
-        "base_model": p.base_model,
+        "base_model": result.base_model,
         "params": asdict(p),
         "dataset_sha256": result.data_hash,
         "metrics": result.metrics,
@@ -446,16 +448,36 @@ def save_adapter(out_dir: str | Path, result: TrainResult, skills: Skills, p: Fi
     (out / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n")
 
 
+def adapter_metadata(adapter_dir: str | Path) -> dict:
+    """The W&B model artifact's metadata, read from the adapter folder: the same for the finetune run that logs
+    the artifact and the eval run that uses it."""
+    d = Path(adapter_dir)
+    training = json.loads((d / TRAINING_FILE).read_text())
+    return {
+        "base_model": training["base_model"],
+        "prompt_mode": training["params"]["prompt"]["mode"],
+        "skills": [s["signature"] for s in json.loads((d / SKILLS_FILE).read_text())],
+        "dataset_sha256": training["dataset_sha256"]["all"],
+        "metrics": training["metrics"],
+    }
+
+
 def load_trained(adapter_dir: str | Path, base_model: str | None = None) -> tuple[Any, Prompter, Skills]:
     """(model with the adapter, prompter, skills) from a folder written by :func:`save_adapter`.
 
     The base is the one it was trained on (``training.json``) unless ``base_model`` names another copy.
+    A merged folder written by ``skillcall.export`` loads as a plain model (its weights hold the adapter).
     """
     d = Path(adapter_dir)
     training = json.loads((d / TRAINING_FILE).read_text())
     params = training["params"]
-    model, _ = load_base(base_model or training["base_model"], params["quantization"], params["dtype"])
-    model = PeftModel.from_pretrained(model, d)
+    if (d / ADAPTER_CONFIG).exists():
+        model, _ = load_base(base_model or training["base_model"], params["quantization"], params["dtype"])
+        model = PeftModel.from_pretrained(model, d)
+    elif base_model:
+        raise ValueError(f"{d} is a merged model (no {ADAPTER_CONFIG}): a base model does not apply to it")
+    else:
+        model, _ = load_base(str(d), "none", params["dtype"])
     model.eval()
     specs = json.loads((d / SKILLS_FILE).read_text())
     skills = {s["name"]: parse_signature(f"{s['signature']} {s['description']}") for s in specs}

@@ -6,7 +6,16 @@
 ``--dataset`` reads ``<split>.jsonl`` (``eval.split``); ``--test-file`` reads a JSON array or JSONL with
 ``user``/``answer`` or ``input``/``output`` (skipped records, e.g. unknown skills, are reported in
 metrics.json under ``test_file``). Hyperparameters: the ``eval:`` section of params.yaml.
-W&B: offline unless WANDB_MODE says otherwise; run name = DVC_EXP_NAME; job type "eval".
+
+What is evaluated (recorded in metrics.json under ``evaluated``) can be overridden, by params.yaml
+(``eval.model``, ``eval.adapter``, ``eval.prompt``, ``eval.prompt_file``) or by the flags below, which win:
+
+    python -m stages.eval --dataset data/dataset --out /tmp/e --model models/base          # a model alone
+    python -m stages.eval --dataset data/dataset --out /tmp/e --adapter /tmp/other_adapter # another adapter
+    python -m stages.eval --dataset data/dataset --out /tmp/e --prompt-file prompts/mistral.txt
+
+W&B: offline unless WANDB_MODE says otherwise; run name = DVC_EXP_NAME; job type "eval"; the run uses
+the adapter's ``model`` artifact (the version the finetune run logged from the same files).
 """
 
 import argparse
@@ -16,15 +25,17 @@ from dataclasses import asdict
 from skillcall import tracking
 from skillcall.evaluate import (
     EvalParams,
-    adapter_skills,
+    evaluate_target,
     log_wandb,
     read_split,
     read_test_file,
-    run_eval,
+    resolve_target,
     summary,
+    with_flags,
     write_outputs,
 )
 from skillcall.params import load_params
+from skillcall.train import adapter_metadata
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -35,26 +46,36 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source.add_argument("--dataset", help="dataset folder holding <eval.split>.jsonl")
     source.add_argument("--test-file", help="JSON/JSONL test file (user/answer or input/output)")
     ap.add_argument("--out", required=True, help="output folder: metrics.json, predictions, confusion.json")
+    ap.add_argument("--model", help="evaluate this model folder or hub id alone (eval.model), e.g. an export")
+    ap.add_argument("--prompt", help='raw prompt text with {system} {user} {answer}, or "chat" (eval.prompt)')
+    ap.add_argument("--prompt-file", help="raw prompt file, e.g. prompts/mistral.txt (eval.prompt_file)")
+    ap.add_argument(
+        "--allow-prompt-mismatch", action="store_true", help="accept a prompt in another chat format than the model's"
+    )
     return ap.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    params = load_params("eval", EvalParams)
+    flags = {k: getattr(args, k) for k in ("model", "prompt", "prompt_file", "allow_prompt_mismatch")}
+    params = with_flags(load_params("eval", EvalParams), **flags)
+    target = resolve_target(args.adapter, args.base, params)  # a prompt that cannot work fails here
     report = None
     if args.test_file:
-        rows, report = read_test_file(args.test_file, adapter_skills(args.adapter))
+        rows, report = read_test_file(args.test_file, target.skills)
         print(f"eval: {args.test_file}: {len(rows)} rows, {report['skipped']} skipped {report['unknown_skills']}")
     else:
         rows = read_split(args.dataset, params.split)
     config = {
         "eval": asdict(params),
-        "adapter": args.adapter,
+        "evaluated": target.record(),
         "test": args.test_file or f"{args.dataset}:{params.split}",
     }
     run = tracking.init_run("eval", config, load_params("wandb", tracking.WandbParams), stage="eval")
+    if target.adapter:
+        tracking.use_artifact(run, tracking.MODEL_ARTIFACT, "model", target.adapter, adapter_metadata(target.adapter))
 
-    result = run_eval(args.adapter, args.base, rows, params)
+    result = evaluate_target(target, rows, params)
     if report is not None:
         result.metrics["test_file"] = report
     write_outputs(args.out, result)

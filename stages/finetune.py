@@ -2,20 +2,20 @@
 
     python -m stages.finetune BASE_DIR TRAIN VAL EXAMPLES_DIR ADAPTER_DIR METRICS_FILE LIVE_DIR [--resume]
 
-``finetune.base_model: null`` trains BASE_DIR (the base stage's output); a folder or hub id there
-overrides it. ``--resume`` continues from the last checkpoint in ``--checkpoints`` (git-ignored).
-W&B: offline unless WANDB_MODE says otherwise; run name = DVC_EXP_NAME.
+BASE_DIR is the base stage's output (``base.model`` in params.yaml picks the model). ``--resume`` continues from the last checkpoint in ``--checkpoints`` (git-ignored).
+W&B: offline unless WANDB_MODE says otherwise; run name = DVC_EXP_NAME. The run uses the dataset
+artifact of TRAIN's folder (when it is the collect stage's output) and logs the adapter as a ``model`` artifact.
 """
 
 import argparse
 import json
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 from skillcall import tracking
 from skillcall.examples import load_skills
 from skillcall.params import load_params
-from skillcall.train import FinetuneParams, save_adapter, train
+from skillcall.train import FinetuneParams, adapter_metadata, save_adapter, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,25 +30,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     params = load_params("finetune", FinetuneParams)
-    params = replace(params, base_model=params.base_model or args.base_dir)
     skills = load_skills(args.examples)
-    run = tracking.init_run("finetune", asdict(params), load_params("wandb", tracking.WandbParams), stage="finetune")
+    config = {**asdict(params), "base_model": args.base_dir}
+    run = tracking.init_run("finetune", config, load_params("wandb", tracking.WandbParams), stage="finetune")
+    tracking.use_dataset(run, Path(args.train).parent)  # the collect stage's dataset artifact, when it is one
     live = tracking.live(args.live, resume=args.resume)
 
-    result = train(params, args.train, args.val, skills, args.checkpoints, args.resume, run, live)
+    result = train(params, args.base_dir, args.train, args.val, skills, args.checkpoints, args.resume, run, live)
     save_adapter(args.adapter, result, skills, params)
     Path(args.metrics).write_text(json.dumps(result.metrics, indent=2) + "\n")
 
     columns = ["utterance", "gold", "prediction", "correct"]
     tracking.log_table(run, "val/samples", columns, [[s[c] for c in columns] for s in result.samples])
-    metadata = {
-        "base_model": params.base_model,
-        "prompt_mode": params.prompt.mode,
-        "skills": [s.signature for s in skills.values()],
-        "dataset_sha256": result.data_hash["all"],
-        "metrics": result.metrics,
-    }
-    tracking.log_artifact(run, "skillcall-adapter", "model", args.adapter, metadata)
+    tracking.log_artifact(run, tracking.MODEL_ARTIFACT, "model", args.adapter, adapter_metadata(args.adapter))
     run.summary.update(result.metrics)
     run.finish()
     live.end()

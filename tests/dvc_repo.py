@@ -23,9 +23,9 @@ def env(cwd: Path | None = None) -> dict[str, str]:
     return out
 
 
-def run(args: list[str], cwd: Path) -> str:
-    """Run a command, fail the test with its output if it fails, return stdout+stderr."""
-    proc = subprocess.run(args, cwd=cwd, env=env(cwd), capture_output=True, text=True)
+def run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> str:
+    """Run a command (``extra_env`` on top of :func:`env`), fail the test with its output if it fails, return stdout+stderr."""
+    proc = subprocess.run(args, cwd=cwd, env={**env(cwd), **(extra_env or {})}, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout + proc.stderr
 

@@ -2,7 +2,7 @@ import copy
 
 import pytest
 
-from skillcall.base import BaseModelError, check_chat_template, convert, gguf_path
+from skillcall.base import BaseModelError, BaseParams, build, check_chat_template, convert, gguf_path
 
 
 def test_the_gguf_ships_in_site_packages():
@@ -38,3 +38,17 @@ def test_conversion_gives_a_plain_hf_folder_that_chats(tmp_path):
     words = answer.split()
     assert len(words) >= 3 and sum(w.isascii() for w in words) == len(words), answer
     assert "Paris" in answer, answer
+
+
+@pytest.mark.slow
+def test_base_model_param_saves_any_hf_folder(tiny_model_dir, tmp_path):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, source = build(BaseParams(model=str(tiny_model_dir)), tmp_path / "base")
+    assert source == str(tiny_model_dir)
+    saved = AutoModelForCausalLM.from_pretrained(tmp_path / "base").state_dict()
+    original = AutoModelForCausalLM.from_pretrained(tiny_model_dir).state_dict()
+    assert saved.keys() == original.keys() and all(torch.equal(saved[k], original[k]) for k in saved)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "base")
+    assert tokenizer.chat_template == AutoTokenizer.from_pretrained(tiny_model_dir).chat_template

@@ -80,6 +80,8 @@ def test_collect_without_wandb_writes_no_run(wandb_offline, tmp_path, monkeypatc
     assert (tmp_path / "dataset" / "train.jsonl").exists() and run_dirs(wandb_offline) == []
 
 
-def test_using_a_dataset_folder_without_its_files_names_them(tmp_path):
+def test_a_folder_without_the_dataset_files_is_not_logged_nor_used(tmp_path):
+    (tmp_path / "train.jsonl").write_text("")
     with pytest.raises(FileNotFoundError, match="stats.json"):
-        tracking.use_dataset(None, tmp_path)
+        tracking.log_dataset(None, tmp_path)
+    assert tracking.use_dataset(None, tmp_path) is None

@@ -33,11 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PROMPT = PromptParams("chat", str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"))
 
 
-def tiny_params(base: Path, **overrides) -> FinetuneParams:
+def tiny_params(**overrides) -> FinetuneParams:
     """The repo's finetune params, shrunk for the tiny model (a high learning rate so a few steps show)."""
     p = load_params("finetune", FinetuneParams, ROOT / "params.yaml")
     small = dict(
-        base_model=str(base),
         prompt=PROMPT,
         max_steps=8,
         batch_size=4,
@@ -68,7 +67,7 @@ def test_guard_raises_when_no_answer_token_is_left(tiny_data, chat):
 
 def test_training_refuses_to_start_without_learnable_tokens(tiny_model_dir, tiny_data, tmp_path):
     with pytest.raises(NoLearnableTokensError, match="tiny:1"):
-        train(tiny_params(tiny_model_dir, max_length=50), tiny_data.train, tiny_data.val, tiny_data.skills, tmp_path)
+        train(tiny_params(max_length=50), tiny_model_dir, tiny_data.train, tiny_data.val, tiny_data.skills, tmp_path)
     assert not (tmp_path / "checkpoint-1").exists()
 
 
@@ -114,7 +113,7 @@ def test_prefix_sharing_gives_the_same_loss_and_gradients(tiny_model_dir, tiny_d
 
     from skillcall.train import lora_model
 
-    p = tiny_params(tiny_model_dir, lora=replace(tiny_params(tiny_model_dir).lora, dropout=0.0))
+    p = tiny_params(lora=replace(tiny_params().lora, dropout=0.0))
     examples = tokenize_rows(read_rows(tiny_data.train), chat)
     n = shared_prefix_length(examples)
     results = []
@@ -142,7 +141,7 @@ def test_prefix_sharing_gives_the_same_loss_and_gradients(tiny_model_dir, tiny_d
 
 @pytest.mark.slow
 def test_training_changes_only_lora_weights(tiny_model_dir, tiny_data, tmp_path):
-    result = train(tiny_params(tiny_model_dir), tiny_data.train, tiny_data.val, tiny_data.skills, tmp_path / "ckpt")
+    result = train(tiny_params(), tiny_model_dir, tiny_data.train, tiny_data.val, tiny_data.skills, tmp_path / "ckpt")
     original = load_file(tiny_model_dir / "model.safetensors")
     trained = {k: v for k, v in result.model.named_parameters()}
     assert all(("lora_" in k) == v.requires_grad for k, v in trained.items())
@@ -167,9 +166,8 @@ def test_finetune_stage_end_to_end(tiny_model_dir, tiny_data, wandb_offline, tmp
     from stages import finetune
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    p = tiny_params(tiny_model_dir)
+    p = tiny_params()
     params["finetune"] = asdict(p)
-    params["finetune"]["base_model"] = None  # -> BASE_DIR from the command line
     params["wandb"] = {"project": "test", "entity": None, "group": "g", "tags": ["ci"]}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
     monkeypatch.chdir(tmp_path)
@@ -217,10 +215,10 @@ def test_finetune_stage_end_to_end(tiny_model_dir, tiny_data, wandb_offline, tmp
 
 @pytest.mark.slow
 def test_seeded_and_resumable(tiny_model_dir, tiny_data, tmp_path):
-    p = tiny_params(tiny_model_dir, max_steps=4, save_steps=2, sample_predictions=0)
+    p = tiny_params(max_steps=4, save_steps=2, sample_predictions=0)
 
     def adapter_weights(ckpt: Path, resume: bool = False) -> dict:
-        result = train(p, tiny_data.train, tiny_data.val, tiny_data.skills, ckpt, resume=resume)
+        result = train(p, tiny_model_dir, tiny_data.train, tiny_data.val, tiny_data.skills, ckpt, resume=resume)
         return {k: v.detach().clone() for k, v in result.model.named_parameters() if "lora_" in k}
 
     first = adapter_weights(tmp_path / "a")
@@ -234,8 +232,8 @@ def test_seeded_and_resumable(tiny_model_dir, tiny_data, tmp_path):
 
 @pytest.mark.slow
 def test_qlora_4bit_trains_and_reloads(tiny_model_dir, tiny_data, tmp_path):
-    p = tiny_params(tiny_model_dir, quantization="4bit", max_steps=3, sample_predictions=2)
-    result = train(p, tiny_data.train, tiny_data.val, tiny_data.skills, tmp_path / "ckpt")
+    p = tiny_params(quantization="4bit", max_steps=3, sample_predictions=2)
+    result = train(p, tiny_model_dir, tiny_data.train, tiny_data.val, tiny_data.skills, tmp_path / "ckpt")
     assert any("Linear4bit" in type(m).__name__ for m in result.model.modules())
     assert result.metrics["steps"] == 3 and result.metrics["train_loss"] > 0
     save_adapter(tmp_path / "adapter", result, tiny_data.skills, p)

@@ -54,13 +54,12 @@ def build_tiny_adapter(tmp_path_factory: pytest.TempPathFactory, base_dir: Path)
     write_jsonl(root / "val.jsonl", tiny_rows()[:2])
     params = replace(
         load_params("finetune", FinetuneParams),
-        base_model=str(base_dir),
         max_steps=2,
         batch_size=4,
         warmup_steps=0,
         save_steps=100,
         sample_predictions=0,
     )
-    result = train(params, root / "train.jsonl", root / "val.jsonl", SKILLS, root / "ckpt", print_=lambda *_: None)
+    result = train(params, base_dir, root / "train.jsonl", root / "val.jsonl", SKILLS, root / "ckpt", print_=lambda *_: None)
     save_adapter(root / "adapter", result, SKILLS, params)
     return root / "adapter"

@@ -1,0 +1,212 @@
+"""The whole pipeline under the real ``dvc`` CLI, on the tiny profile (tiny random model, 10 pairs per skill, 2 steps).
+
+One module fixture reproduces a copy of the repository once and commits the result; every test works on its own
+copy of that folder, so the tests do not depend on each other or on their order.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+from dvc_repo import copy_repo, ran_stages, run
+from wandb_files import config, records, run_dirs
+
+pytestmark = pytest.mark.slow
+
+GIT = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+# Wall-clock fields of eval/metrics.json (top level and under "baseline"): never identical between two runs.
+TIMING_FIELDS = {"latency_ms_p50", "latency_ms_p95", "throughput"}
+
+
+def tiny_profile(model_dir: Path) -> dict:
+    """params.yaml overrides that make a full ``dvc repro`` take about a minute on 2 CPU cores."""
+    return {
+        "base": {"model": str(model_dir)},
+        "generate": {"per_skill": 10, "counts": {"other": 20}},
+        "finetune": {
+            "threads": 1,
+            "max_steps": 2,
+            "batch_size": 4,
+            "warmup_steps": 0,
+            "logging_steps": 1,
+            "save_steps": 100,
+            "eval_batch_size": 8,
+            "sample_predictions": 2,
+            "max_new_tokens": 12,
+        },
+        "eval": {"max_new_tokens": 12, "baseline": True},
+    }
+
+
+def set_params(repo: Path, overrides: dict) -> None:
+    """Merge ``overrides`` (nested sections) into ``repo/params.yaml``."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in overrides.items():
+        for key, value in values.items():
+            params[section][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def commit(repo: Path, message: str, env: dict[str, str]) -> None:
+    run(["git", "add", "-A"], repo, env)
+    run([*GIT, "commit", "-qm", message], repo, env)
+
+
+def outside_env(root: Path) -> dict[str, str]:
+    """W&B (offline) runs and state under ``root``, outside the repository; one thread per process."""
+    out = {"WANDB_DIR": str(root / "runs"), "WANDB_SILENT": "true", "OMP_NUM_THREADS": "1"}
+    for var in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
+        out[var] = str(root / var.lower())
+    for path in out.values():
+        if path.startswith("/"):
+            Path(path).mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def without_timing(metrics: dict) -> dict:
+    return {k: without_timing(v) if isinstance(v, dict) else v for k, v in metrics.items() if k not in TIMING_FIELDS}
+
+
+@pytest.fixture(scope="module")
+def reproduced(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Path:
+    """A git copy of the repo on the tiny profile after a full ``dvc repro``, everything committed."""
+    repo = copy_repo(tmp_path_factory.mktemp("reproduced"))
+    env = outside_env(tmp_path_factory.mktemp("reproduced_wandb"))
+    set_params(repo, tiny_profile(tiny_model_dir))
+    commit(repo, "tiny profile", env)
+    out = run(["dvc", "repro"], repo, env)
+    assert {"base", "generate@weather", "collect", "finetune", "eval"} <= set(ran_stages(out))
+    commit(repo, "reproduced", env)
+    return repo
+
+
+@pytest.fixture
+def workspace(reproduced: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A private copy of the reproduced repo and an env whose W&B runs land in ``tmp_path/wandb/runs``."""
+    repo = Path(shutil.copytree(reproduced, tmp_path / "repo", symlinks=True))
+    return repo, outside_env(tmp_path / "wandb")
+
+
+def test_only_changed_stages_rerun(workspace):
+    repo, env = workspace
+    second = run(["dvc", "repro"], repo, env)
+    assert ran_stages(second) == [] and "Data and pipelines are up to date" in second
+
+    with (repo / "examples" / "weather.txt").open("a") as f:
+        f.write('\n### User: will it snow in Reykjavik tomorrow\n### Assistant: weather(location="Reykjavik")\n')
+    assert sorted(ran_stages(run(["dvc", "repro"], repo, env))) == ["collect", "eval", "finetune", "generate@weather"]
+
+    set_params(repo, {"eval": {"max_new_tokens": 10}})
+    assert ran_stages(run(["dvc", "repro"], repo, env)) == ["eval"]
+
+    set_params(repo, {"finetune": {"learning_rate": 5.0e-3}})
+    assert ran_stages(run(["dvc", "repro"], repo, env)) == ["finetune", "eval"]
+    assert "up to date" in run(["dvc", "status"], repo, env)
+
+
+def exp_rows(repo: Path, env: dict[str, str]) -> list[dict]:
+    """``dvc exp show --json`` flattened: ``[{"name", "params", "metrics", "deps"}]`` for every experiment."""
+    out = []
+    for commit_entry in json.loads(run(["dvc", "exp", "show", "--json"], repo, env)):
+        for exp in commit_entry.get("experiments") or []:
+            for rev in exp["revs"]:
+                data = rev["data"]
+                out.append(
+                    {
+                        "name": rev["name"],
+                        "params": data["params"]["params.yaml"]["data"],
+                        "metrics": data["metrics"]["eval/metrics.json"]["data"],
+                        "deps": {path: d["hash"] for path, d in data["deps"].items()},
+                    }
+                )
+    return out
+
+
+def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 300) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = run(["dvc", "queue", "status"], repo, env)
+        if not any(word in status for word in ("Queued", "Running")):
+            assert "Failed" not in status, status + run(["dvc", "queue", "logs", "--all"], repo, env)
+            return
+        time.sleep(2)
+    raise AssertionError(f"dvc queue still busy after {timeout} s:\n{status}")
+
+
+def wandb_runs(wandb_root: Path) -> dict[tuple[str, str], list[Path]]:
+    """Offline W&B run folders by (run name = ``DVC_EXP_NAME``, job type)."""
+    out: dict[tuple[str, str], list[Path]] = {}
+    for run_dir in run_dirs(wandb_root):
+        (r,) = [r.run for r in records(run_dir) if r.WhichOneof("record_type") == "run"]
+        out.setdefault((r.display_name, r.job_type), []).append(run_dir)
+    return out
+
+
+def test_experiments_run_queue_show_and_track(workspace):
+    repo, env = workspace
+    one = run(["dvc", "exp", "run", "-S", "finetune.learning_rate=0.005", "-S", "finetune.lora.r=4"], repo, env)
+    assert ran_stages(one) == ["finetune", "eval"]
+    for r in (2, 8):
+        run(["dvc", "exp", "run", "--queue", "-S", f"finetune.lora.r={r}"], repo, env)
+    run(["dvc", "queue", "start"], repo, env)
+    wait_for_queue(repo, env)
+
+    exps = exp_rows(repo, env)
+    assert sorted(e["params"]["finetune"]["lora"]["r"] for e in exps) == [2, 4, 8]
+    assert {e["params"]["finetune"]["learning_rate"] for e in exps if e["params"]["finetune"]["lora"]["r"] == 4} == {
+        0.005
+    }
+    for e in exps:
+        assert {"exact_match", "ast_accuracy", "valid_rate", "baseline"} <= set(e["metrics"])
+        assert 0 <= e["metrics"]["exact_match"] <= 1
+
+    runs = wandb_runs(Path(env["WANDB_DIR"]))
+    for e in exps:
+        (finetune,) = runs.get((e["name"], "finetune"), [])
+        assert len(runs.get((e["name"], "eval"), [])) == 1, (e["name"], sorted(runs))
+        cfg = config(finetune)
+        assert cfg["lora"]["r"] == e["params"]["finetune"]["lora"]["r"]
+        assert cfg["learning_rate"] == e["params"]["finetune"]["learning_rate"]
+        for path in ("data/dataset/train.jsonl", "data/dataset/val.jsonl", "models/base"):
+            assert cfg["dvc_inputs"][path] == e["deps"][path], path
+
+
+def test_push_clone_pull_gives_identical_files(workspace, tmp_path):
+    repo, env = workspace
+    run(["dvc", "remote", "add", "-d", "local", str(tmp_path / "remote")], repo, env)
+    commit(repo, "remote", env)
+    run(["dvc", "push"], repo, env)
+    clone = tmp_path / "clone"
+    run(["git", "clone", "-q", str(repo), str(clone)], tmp_path, env)
+    run(["dvc", "pull"], clone, env)
+    for folder in ("data/generated", "data/dataset", "models/adapter", "models/base"):
+        assert files(clone / folder) == files(repo / folder), folder
+    assert "up to date" in run(["dvc", "status"], clone, env)
+    assert ran_stages(run(["dvc", "repro"], clone, env)) == []
+
+
+def test_forced_rerun_reproduces_data_adapter_and_metrics(workspace, reproduced):
+    repo, env = workspace
+    out = run(["dvc", "repro", "--force"], repo, env)
+    assert {"base", "collect", "finetune", "eval"} <= set(ran_stages(out))
+    assert files(repo / "data") == files(reproduced / "data")
+    from safetensors.torch import load_file
+
+    first = load_file(reproduced / "models/adapter/adapter_model.safetensors")
+    second = load_file(repo / "models/adapter/adapter_model.safetensors")
+    assert first.keys() == second.keys() and all((first[k] == second[k]).all() for k in first)
+    metrics = [json.loads((r / "eval/metrics.json").read_text()) for r in (reproduced, repo)]
+    assert without_timing(metrics[0]) == without_timing(metrics[1])
+    assert [json.loads(line)["raw"] for line in (repo / "eval/predictions.jsonl").read_text().splitlines()] == [
+        json.loads(line)["raw"] for line in (reproduced / "eval/predictions.jsonl").read_text().splitlines()
+    ]
