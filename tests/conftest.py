@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,8 +129,15 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer) 
 
 
 @pytest.fixture
-def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Offline W&B writing only under ``tmp_path`` (runs, artifact staging, cache, settings). Returns WANDB_DIR."""
+def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Offline W&B writing only under ``tmp_path`` (runs, artifact staging, cache, settings). Returns WANDB_DIR.
+
+    wandb reads these variables once per process (``wandb.setup``): torn down before and after, so each test's
+    runs land in its own folder.
+    """
+    import wandb
+
+    wandb.teardown()
     root = tmp_path / "wandb_home"
     for var, sub in [
         ("WANDB_DIR", "runs"),
@@ -145,4 +153,5 @@ def wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WANDB_SILENT", "true")
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("DVC_EXP_NAME", raising=False)
-    return root / "runs"
+    yield root / "runs"
+    wandb.teardown()

@@ -24,7 +24,7 @@ def env(cwd: Path | None = None) -> dict[str, str]:
 
 
 def run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> str:
-    """Run a command (``extra_env`` on top of :func:`env`), fail the test with its output if it fails, return stdout+stderr."""
+    """Run a command (env: :func:`env` + ``extra_env``); fail the test with its output if it fails; stdout+stderr."""
     proc = subprocess.run(args, cwd=cwd, env={**env(cwd), **(extra_env or {})}, capture_output=True, text=True)
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout + proc.stderr

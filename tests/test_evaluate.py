@@ -263,7 +263,12 @@ def test_eval_stage_writes_metrics_predictions_plot_and_wandb(tiny_adapter, tmp_
     eval_stage(["--adapter", str(tiny_adapter), "--dataset", str(dataset), "--out", str(out)])
 
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == METRIC_KEYS | {"baseline"}
+    assert set(metrics) == METRIC_KEYS | {"baseline", "evaluated"}
+    assert metrics["evaluated"] == {
+        "model": json.loads((tiny_adapter / "training.json").read_text())["base_model"],
+        "adapter": str(tiny_adapter),
+        "prompt": {"source": "adapter", "mode": "chat", "format": "chatml"},
+    }
     assert set(metrics["baseline"]) == METRIC_KEYS
     assert metrics["n"] == metrics["baseline"]["n"] == len(TINY_TEST)
     assert set(metrics["per_source"]) == {"hand", "augmented"}

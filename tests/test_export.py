@@ -20,6 +20,15 @@ def merged(tiny_adapter, tmp_path_factory):
     return out
 
 
+def greedy_ids(model, prompter, users) -> list[list[int]]:
+    out = []
+    for u in users:
+        inputs = prompter.tokenizer(prompter.prompt(u), return_tensors="pt")
+        ids = model.generate(**inputs, do_sample=False, max_new_tokens=8, min_new_tokens=8, pad_token_id=0)
+        out.append(ids[0, inputs["input_ids"].shape[1] :].tolist())
+    return out
+
+
 def last_logits(model, prompter, users):
     import torch
 
@@ -48,7 +57,6 @@ def test_merged_model_loads_without_peft_and_predicts_like_base_plus_adapter(mer
     import torch
     from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
-    from skillcall.evaluate import generate
     from skillcall.train import load_trained
 
     plain = AutoModelForCausalLM.from_pretrained(merged)
@@ -61,10 +69,20 @@ def test_merged_model_loads_without_peft_and_predicts_like_base_plus_adapter(mer
     assert all(torch.allclose(a, b, atol=1e-4) for a, b in zip(ours, theirs, strict=True))
     assert max((a - b).abs().max().item() for a, b in zip(ours, untuned, strict=True)) > 1e-3
 
-    generations = [generate(m, prompter, UTTERANCES, batch_size=4, max_new_tokens=8) for m in (plain, with_adapter)]
-    assert [g.text for g in generations[0]] == [g.text for g in generations[1]]
+    # greedy generations without any stopping rule: 8 new tokens per utterance, token for token the same
+    generations = [greedy_ids(m, prompter, UTTERANCES) for m in (plain, with_adapter)]
+    assert generations[0] == generations[1] and all(len(ids) == 8 for ids in generations[0])
 
 
 def test_export_refuses_a_folder_that_is_not_an_adapter(tmp_path):
     with pytest.raises(FileNotFoundError, match="adapter_config.json"):
         export(tmp_path, tmp_path / "out")
+
+
+@pytest.mark.slow
+def test_predict_uses_the_merged_folder_like_an_adapter(merged, capsys):
+    from skillcall.predict import main as predict
+
+    predict(["--adapter", str(merged), "--json", "--max-new-tokens", "4", "thanks a lot", "weather in Rome"])
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["utterance"] for r in lines] == ["thanks a lot", "weather in Rome"]

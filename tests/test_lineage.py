@@ -85,3 +85,51 @@ def test_a_folder_without_the_dataset_files_is_not_logged_nor_used(tmp_path):
     with pytest.raises(FileNotFoundError, match="stats.json"):
         tracking.log_dataset(None, tmp_path)
     assert tracking.use_dataset(None, tmp_path) is None
+
+
+def pipeline_params(tiny_model_dir) -> dict:
+    """The repo's finetune/eval params, shrunk for the tiny model; prompt paths made absolute."""
+    repo = yaml.safe_load((ROOT / "params.yaml").read_text())
+    finetune = {**repo["finetune"], "max_steps": 2, "batch_size": 4, "warmup_steps": 0, "sample_predictions": 0}
+    finetune["prompt"] = {k: str(ROOT / v) if k.endswith("template") else v for k, v in finetune["prompt"].items()}
+    evaluate = {**repo["eval"], "batch_size": 4, "max_new_tokens": 4, "baseline": False}
+    return {"finetune": finetune, "eval": evaluate}
+
+
+@pytest.mark.slow
+def test_lineage_dataset_to_adapter_to_eval(wandb_offline, tmp_path, monkeypatch, tiny_model_dir):
+    """collect logs the dataset; finetune uses that version and logs the adapter; eval uses that adapter version."""
+    from stages import eval as eval_stage
+    from stages import finetune
+
+    dataset = collect_stage(tmp_path, monkeypatch, pipeline_params(tiny_model_dir))
+    adapter = tmp_path / "adapter"
+    finetune.main(
+        [str(tiny_model_dir), str(dataset / "train.jsonl"), str(dataset / "val.jsonl"), "examples", str(adapter)]
+        + ["train_metrics.json", "dvclive", "--checkpoints", "ckpt"]
+    )
+    eval_stage.main(["--adapter", str(adapter), "--dataset", str(dataset), "--out", "eval"])
+
+    runs = by_job(wandb_offline)
+    assert set(runs) == {"collect", "finetune", "eval"}
+    (dataset_logged,) = artifacts(runs["collect"])
+    (dataset_used,) = [a for a in artifacts(runs["finetune"]) if a.type == "dataset"]
+    (model_logged,) = [a for a in artifacts(runs["finetune"]) if a.type == "model"]
+    (model_used,) = [a for a in artifacts(runs["eval"]) if a.type == "model"]
+    assert (dataset_used.type, dataset_used.digest, dataset_used.use_after_commit) == (
+        "dataset",
+        dataset_logged.digest,
+        True,
+    )
+    assert (model_logged.name, model_logged.type, model_logged.use_after_commit) == (
+        "skillcall-adapter",
+        "model",
+        False,
+    )
+    assert (model_used.name, model_used.digest, model_used.use_after_commit) == (
+        model_logged.name,
+        model_logged.digest,
+        True,
+    )
+    assert json.loads(model_used.metadata) == json.loads(model_logged.metadata)
+    assert config(runs["eval"])["evaluated"]["adapter"] == str(adapter)

@@ -42,24 +42,31 @@ def tiny_rows() -> list[Row]:
     ]
 
 
-def build_tiny_adapter(tmp_path_factory: pytest.TempPathFactory, base_dir: Path) -> Path:
+def build_tiny_adapter(
+    tmp_path_factory: pytest.TempPathFactory, base_dir: Path, name: str = "tiny_adapter", **overrides
+) -> Path:
+    """The adapter of 2 steps (or of the finetune params in ``overrides``), built once per session per ``name``.
+
+    2 steps leave the random model's greedy answers empty; ``trained_overrides()`` makes it answer ``other()``.
+    """
     from skillcall.params import load_params
     from skillcall.train import FinetuneParams, save_adapter, train
 
-    root = tmp_path_factory.getbasetemp() / "tiny_adapter"
+    root = tmp_path_factory.getbasetemp() / name
     if (root / "adapter" / "training.json").exists():
         return root / "adapter"
     root.mkdir(exist_ok=True)
     write_jsonl(root / "train.jsonl", tiny_rows())
     write_jsonl(root / "val.jsonl", tiny_rows()[:2])
-    params = replace(
-        load_params("finetune", FinetuneParams),
-        max_steps=2,
-        batch_size=4,
-        warmup_steps=0,
-        save_steps=100,
-        sample_predictions=0,
+    small = {"max_steps": 2, "batch_size": 4, "warmup_steps": 0, "save_steps": 100, "sample_predictions": 0}
+    params = replace(load_params("finetune", FinetuneParams), **{**small, **overrides})
+    result = train(
+        params, base_dir, root / "train.jsonl", root / "val.jsonl", SKILLS, root / "ckpt", print_=lambda *_: None
     )
-    result = train(params, base_dir, root / "train.jsonl", root / "val.jsonl", SKILLS, root / "ckpt", print_=lambda *_: None)
     save_adapter(root / "adapter", result, SKILLS, params)
     return root / "adapter"
+
+
+def trained_overrides() -> dict:
+    """Finetune params that make the tiny model answer every test utterance with a call (~4 s on 1 CPU thread)."""
+    return {"max_steps": 20, "learning_rate": 1e-2, "batch_size": len(TINY_TEST)}
