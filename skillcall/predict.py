@@ -19,6 +19,7 @@ A generation that is not a valid call is printed as ``# invalid (<reason>): "<ra
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -58,7 +59,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from skillcall.train import load_trained
+    with contextlib.redirect_stdout(sys.stderr):  # stdout is for calls only; transformers prints on import
+        from skillcall.train import load_trained
 
     args = parse_args(argv)
     utterances = args.utterances or [line.strip() for line in sys.stdin if line.strip()]
