@@ -417,6 +417,8 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
 
     adapter = str(p.adapter or adapter_dir)
     if p.model is None:  # base + adapter, prompted as it was trained
+        if not Path(adapter).is_dir():
+            raise FileNotFoundError(f"{adapter}: no adapter folder; run the finetune stage or give --adapter / --model")
         if not (Path(adapter) / ADAPTER_CONFIG).exists():
             raise FileNotFoundError(
                 f"{Path(adapter) / ADAPTER_CONFIG}: missing; evaluate a merged export with eval.model (--model)"

@@ -123,6 +123,11 @@ def test_a_model_without_chat_template_needs_a_prompt(chatml_adapter, tmp_path, 
     assert resolve_target(chatml_adapter, None, p).prompter.family == "llama2"  # nothing to mismatch
 
 
+def test_a_missing_adapter_folder_says_so(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope: no adapter folder"):
+        resolve_target(tmp_path / "nope", None, P)
+
+
 def test_a_merged_export_is_evaluated_as_a_model(tmp_path, smollm2_tokenizer):
     merged = adapter_files(tmp_path / "merged", smollm2_tokenizer)
     (merged / "adapter_config.json").unlink()
