@@ -17,7 +17,9 @@ import platform
 import time
 
 from skillcall.dataset import read_rows
-from skillcall.evaluate import EvalParams, Generation, generate, merge_adapter
+from skillcall.evaluate import EvalParams
+from skillcall.generation import Generation, generate
+from skillcall.models import merge_adapter
 from skillcall.params import load_params
 
 
@@ -32,7 +34,7 @@ def timed(label: str, fn) -> tuple[list[Generation], float]:
 def main() -> None:
     import torch
 
-    from skillcall.train import load_trained
+    from skillcall.models import load_trained
 
     params = load_params("eval", EvalParams)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -98,10 +98,32 @@ def canonical(call: Call | str, skills: Skills) -> str:
     return str(validate(call, skills))
 
 
+_BFCL_DROP = re.compile(r"[\s,./\-_*^]")
+
+
+def bfcl_string(value: str) -> str:
+    """A string argument as the BFCL AST checker compares it: lower case, no spaces and no ``,./-_*^``.
+
+    >>> bfcl_string("What's the Tallest mountain?")
+    "what'sthetallestmountain?"
+    """
+    return _BFCL_DROP.sub("", value.lower())
+
+
+def _bfcl(call: Call) -> tuple:
+    return call.name, tuple((k, bfcl_string(v)) for k, v in call.args)
+
+
 def calls_match(pred: Call | str, gold: Call | str, skills: Skills) -> bool:
-    """True when both are valid and canonically equal (argument order and quote style do not matter)."""
+    """True when both are valid, name the same skill and arguments, and each argument's value is equal the BFCL
+    way (:func:`bfcl_string`): argument order, quote style, case, spaces and ``,./-_*^`` do not matter.
+
+    >>> from skillcall.skills import parse_signature
+    >>> calls_match('news(topic="Stock-Market")', "news(topic='stock market')", {"news": parse_signature('news(topic="[t]")')})
+    True
+    """
     try:
-        return validate(pred, skills) == validate(gold, skills)
+        return _bfcl(validate(pred, skills)) == _bfcl(validate(gold, skills))
     except CallError:
         return False
 

@@ -28,13 +28,14 @@ from skillcall.calls import (
     Call,
     CallError,
     calls_match,
-    could_start_call,
     extract_call,
     parse_call,
     validate,
 )
 from skillcall.dataset import Row, read_rows, write_jsonl
 from skillcall.examples import read_pairs_file
+from skillcall.generation import generate
+from skillcall.models import ADAPTER_CONFIG, TRAINING_FILE, adapter_skills, load_base, load_trained, merge_adapter
 from skillcall.prompting import (
     CONFIG_FILE,
     Prompter,
@@ -42,7 +43,7 @@ from skillcall.prompting import (
     check_prompt_family,
     override_prompter,
 )
-from skillcall.skills import Skills, parse_signature
+from skillcall.skills import Skills
 
 INVALID = "invalid"  # the confusion matrix's column for generations that are not a valid call
 OTHER = "other"  # the "not a request" skill: the positive class of other_precision/recall/f1
@@ -175,7 +176,7 @@ def compute_metrics(preds: list[Prediction]) -> dict:
     seconds = sum(latencies) / 1000
     return {
         "n": len(preds),
-        "exact_match": _mean([p.extracted == p.gold for p in preds]),
+        "exact_match": _mean([p.prediction == p.gold for p in preds]),
         "ast_accuracy": _mean([p.correct for p in preds]),
         "name_accuracy": _mean([p.name == p.skill for p in preds]),
         "lenient_accuracy": _mean([p.gold in p.raw for p in preds]),
@@ -185,10 +186,37 @@ def compute_metrics(preds: list[Prediction]) -> dict:
         "other_f1": f1,
         "per_skill": _accuracy_by(preds, "skill"),
         "per_source": _accuracy_by(preds, "source"),
+        "confusion": confusion_counts(preds),
         "latency_ms_p50": float(np.percentile(latencies, 50)),
         "latency_ms_p95": float(np.percentile(latencies, 95)),
         "throughput": len(preds) / seconds if seconds else 0.0,
     }
+
+
+HEADLINE = (
+    "ast_accuracy",
+    "exact_match",
+    "name_accuracy",
+    "valid_rate",
+    "other_f1",
+    "latency_ms_p50",
+    "latency_ms_p95",
+    "n",
+)
+
+
+def headline(metrics: dict) -> dict:
+    """The keys of ``metrics.json`` (what ``dvc exp show`` lists); the rest of :func:`compute_metrics` goes to
+    ``details.json``."""
+    return {k: metrics[k] for k in HEADLINE}
+
+
+def confusion_counts(preds: list[Prediction]) -> dict[str, dict[str, int]]:
+    """``{gold skill: {predicted skill or "invalid": count}}``."""
+    out: dict[str, Counter] = defaultdict(Counter)
+    for p in preds:
+        out[p.skill][p.predicted_skill] += 1
+    return {k: dict(sorted(v.items())) for k, v in sorted(out.items())}
 
 
 def confusion_rows(preds: list[Prediction]) -> list[dict[str, str]]:
@@ -221,18 +249,14 @@ def read_test_file(path: str | Path, skills: Skills) -> tuple[list[Row], dict]:
     return [Row(p.user, p.answer, p.skill, "test_file", p.file) for p in pairs], report
 
 
-def adapter_skills(adapter_dir: str | Path) -> Skills:
-    """The skill specs saved with an adapter (``skills.json``), without loading the model.
-
-    The same reading as ``skillcall.train.load_trained``, which loads the model too.
-    """
-    from skillcall.train import SKILLS_FILE
-
-    path = Path(adapter_dir) / SKILLS_FILE
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: missing; is {adapter_dir} a folder written by the finetune stage?")
-    specs = json.loads(path.read_text(encoding="utf-8"))
-    return {s["name"]: parse_signature(f"{s['signature']} {s['description']}", f"{path}") for s in specs}
+def read_holdout(holdout_dir: str | Path, skills: Skills) -> list[Row]:
+    """Every pair of ``<holdout_dir>/*.jsonl`` (strict: a bad line is an error naming file:line), source ``holdout``."""
+    paths = sorted(Path(holdout_dir).glob("*.jsonl"))
+    if not paths:
+        raise FileNotFoundError(f"{holdout_dir}: no *.jsonl holdout file")
+    return [
+        Row(p.user, p.answer, p.skill, "holdout", p.file) for path in paths for p in read_pairs_file(path, skills)[0]
+    ]
 
 
 def read_split(dataset_dir: str | Path, split: str) -> list[Row]:
@@ -242,149 +266,17 @@ def read_split(dataset_dir: str | Path, split: str) -> list[Row]:
     return read_rows(Path(dataset_dir) / f"{split}.jsonl")
 
 
-@dataclass(frozen=True)
-class Generation:
-    text: str  # the model's answer: decoded, cut at the end of the turn
-    latency_ms: float  # (its batch's wall time + a share of the prefix's) / batch size
-
-
-def common_prefix_len(seqs: list[list[int]]) -> int:
-    """Length of the token prefix shared by every sequence, leaving at least one token in each.
-
-    >>> common_prefix_len([[1, 2, 3], [1, 2, 4, 5]])
-    2
-    >>> common_prefix_len([[1, 2], [1, 2]])
-    1
-    """
-    n, shortest = 0, min(map(len, seqs))
-    while n < shortest - 1 and all(s[n] == seqs[0][n] for s in seqs):
-        n += 1
-    return n
-
-
-def stopping_criteria(tokenizer: Any, prompt_len: int, stops: list[str]) -> Any:
-    """Stop each sequence once its generated text contains one of ``stops`` (end of turn, newline)
-    or its first line can no longer become a call (the base model's prose: scoring reads only the
-    first line, so this changes no metric but ``lenient_accuracy`` of text after the prose starts).
-
-    Works for stops that span several tokens (``</s>`` in a raw prompt), which ``eos_token_id`` cannot.
-    """
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    class StopOnText(StoppingCriteria):
-        def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor, **kwargs: Any) -> torch.BoolTensor:
-            texts = tokenizer.batch_decode(input_ids[:, prompt_len:])
-            words = tokenizer.batch_decode(input_ids[:, prompt_len:], skip_special_tokens=True)
-            done = [any(s in t for s in stops) or not could_start_call(w) for t, w in zip(texts, words, strict=True)]
-            return torch.tensor(done, device=input_ids.device)
-
-    return StoppingCriteriaList([StopOnText()])
-
-
-def prefill(model: Any, ids: list[int]) -> Any:
-    """The KV cache of ``ids`` (batch 1): computed once, reused by every batch that starts with them."""
-    import torch
-    from transformers import DynamicCache
-
-    cache = DynamicCache(config=model.config)
-    with torch.inference_mode():
-        model(input_ids=torch.tensor([ids], device=model.device), cache=cache, use_cache=True)
-    return cache
-
-
-def generate_batch(
-    model: Any, prompter: Prompter, prompts: list[list[int]], prefix_len: int, cache: Any, max_new_tokens: int
-) -> list[str]:
-    """Greedy answers for one batch of tokenised prompts, each stopped at the end of the turn or a newline.
-
-    The first ``prefix_len`` tokens (shared by every prompt) come from ``cache``; the rest is padded
-    on its left, so a row reads ``[prefix][pad ...][own tokens]``. Position ids follow the attention
-    mask (transformers derives them from it), so padding does not shift any token's position.
-    With ``prefix_len == 0`` this is plain left padding.
-    """
-    import copy
-
-    import torch
-
-    tokenizer = prompter.tokenizer
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    prefix, width = prompts[0][:prefix_len], max(len(p) for p in prompts) - prefix_len
-    rows, mask = [], []
-    for p in prompts:
-        own = p[prefix_len:]
-        rows.append(prefix + [pad] * (width - len(own)) + own)
-        mask.append([1] * prefix_len + [0] * (width - len(own)) + [1] * len(own))
-    input_ids = torch.tensor(rows, device=model.device)
-    kwargs = {}
-    if prefix_len:
-        kwargs["cache"] = copy.deepcopy(cache)
-        kwargs["cache"].batch_repeat_interleave(len(prompts))
-    stops = [s for s in (prompter.end_of_turn, tokenizer.eos_token, "\n") if s]
-    with torch.inference_mode():
-        ids = model.generate(
-            input_ids=input_ids,
-            attention_mask=torch.tensor(mask, device=model.device),
-            do_sample=False,
-            max_new_tokens=max_new_tokens,
-            pad_token_id=pad,
-            stopping_criteria=stopping_criteria(tokenizer, input_ids.shape[1], stops),
-            **kwargs,
-        )
-    texts = tokenizer.batch_decode(ids[:, input_ids.shape[1] :])
-    return [prompter.answer_from(t.split(tokenizer.eos_token)[0]) for t in texts]
-
-
-def generate(
-    model: Any,
-    prompter: Prompter,
-    users: list[str],
-    batch_size: int,
-    max_new_tokens: int,
-    share_prefix: bool = True,
-) -> list[Generation]:
-    """Greedy answers for ``users``, in input order.
-
-    Batches group prompts of similar length (little padding). With ``share_prefix`` the tokens every
-    prompt starts with (the system prompt: ~90% of a prompt here) are run through the model once
-    and their KV cache is reused by every batch. ``batch_size=1, share_prefix=False`` is the
-    unbatched reference: one plain ``generate`` call per utterance.
-    """
-    tokenizer = prompter.tokenizer
-    began = time.perf_counter()
-    prompts = [tokenizer(prompter.prompt(u), add_special_tokens=False)["input_ids"] for u in users]
-    prefix_len = common_prefix_len(prompts) if share_prefix and prompts else 0
-    cache = prefill(model, prompts[0][:prefix_len]) if prefix_len else None
-    shared_ms = (time.perf_counter() - began) * 1000 / max(len(users), 1)
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
-    out: list[Generation | None] = [None] * len(users)
-    for start in range(0, len(order), batch_size):
-        chunk = order[start : start + batch_size]
-        began = time.perf_counter()
-        texts = generate_batch(model, prompter, [prompts[i] for i in chunk], prefix_len, cache, max_new_tokens)
-        latency_ms = shared_ms + (time.perf_counter() - began) * 1000 / len(chunk)
-        for i, text in zip(chunk, texts, strict=True):
-            out[i] = Generation(text, latency_ms)
-    return out  # type: ignore[return-value]
-
-
-def evaluate_rows(model: Any, prompter: Prompter, rows: list[Row], skills: Skills, p: EvalParams) -> list[Prediction]:
-    """Generate for every row and score it against the row's gold answer."""
-    gens = generate(model, prompter, [r.user for r in rows], p.batch_size, p.max_new_tokens)
+def evaluate_rows(
+    model: Any, prompter: Prompter, rows: list[Row], skills: Skills, p: EvalParams, label: str = "baseline"
+) -> list[Prediction]:
+    """Generate for every row (a progress bar named ``label``) and score it against the row's gold answer."""
+    gens = generate(model, prompter, [r.user for r in rows], p.batch_size, p.max_new_tokens, progress=label)
     return [score(r.user, r.answer, g.text, skills, r.source, g.latency_ms) for r, g in zip(rows, gens, strict=True)]
 
 
 def baseline_prompter(prompter: Prompter) -> Prompter:
     """The base model's own chat template with the same system prompt (the skill list), whatever the trained mode."""
     return Prompter("chat", prompter.system, prompter.tokenizer)
-
-
-def merge_adapter(model: Any) -> Any:
-    """Fold LoRA into the weights (no extra matmuls per layer at inference); quantised bases keep the adapter,
-    a model without one (a merged export) is returned as it is."""
-    if getattr(model, "is_quantized", False) or not hasattr(model, "merge_and_unload"):
-        return model
-    return model.merge_and_unload()
 
 
 @dataclass
@@ -412,8 +304,6 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
     format than the model expects (an adapter: the format it was trained on), unless ``p.allow_prompt_mismatch``.
     """
     from transformers import AutoTokenizer
-
-    from skillcall.train import ADAPTER_CONFIG, TRAINING_FILE
 
     adapter = str(p.adapter or adapter_dir)
     if p.model is None:  # base + adapter, prompted as it was trained
@@ -449,9 +339,9 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
 
 @dataclass
 class EvalResult:
-    metrics: dict  # eval/metrics.json: the adapter's metrics, the baseline's under "baseline"
-    predictions: list[Prediction]
-    baseline: list[Prediction]  # empty when the baseline is not run
+    metrics: dict  # eval/metrics.json: headline numbers of the first set, other sets' under their names
+    details: dict  # eval/details.json: every metric of every set, what was evaluated, test-file reports
+    predictions: dict[str, list[Prediction]]  # per set ("test", "holdout", "baseline"), in input order
     seconds: float
 
 
@@ -460,42 +350,51 @@ def run_eval(adapter_dir: str | Path, base_model: str | None, rows: list[Row], p
 
     ``p``'s overrides (model, adapter, prompt) apply: see :func:`resolve_target`.
     """
-    return evaluate_target(resolve_target(adapter_dir, base_model, p), rows, p)
+    return evaluate_target(resolve_target(adapter_dir, base_model, p), {"test": rows}, p)
 
 
-def evaluate_target(target: Target, rows: list[Row], p: EvalParams) -> EvalResult:
-    """Generate and score ``rows``; with an adapter, first the baseline (its base without it, chat prompt)."""
-    from skillcall.train import load_base, load_trained
-
-    if not rows:
-        raise ValueError("nothing to evaluate: the test set is empty")
+def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -> EvalResult:
+    """Generate and score each named set of rows (the first one is the headline set, e.g. ``test``, then e.g.
+    ``holdout``); with an adapter and ``p.baseline``, first the baseline on the headline set (its base without the
+    adapter, chat prompt)."""
+    for name, rows in sets.items():
+        if not rows:
+            raise ValueError(f"nothing to evaluate: the {name} set is empty")
     began = time.perf_counter()
     model = load_trained(target.adapter, target.model)[0] if target.adapter else load_base(target.model)[0].eval()
-    baseline: list[Prediction] = []
+    first, runs = next(iter(sets)), {}
     if p.baseline and target.adapter:
         with model.disable_adapter():
-            baseline = evaluate_rows(model, baseline_prompter(target.prompter), rows, target.skills, p)
-    predictions = evaluate_rows(merge_adapter(model), target.prompter, rows, target.skills, p)
-    metrics = compute_metrics(predictions)
-    if baseline:
-        metrics["baseline"] = compute_metrics(baseline)
-    metrics["evaluated"] = target.record()
-    return EvalResult(metrics, predictions, baseline, time.perf_counter() - began)
+            runs["baseline"] = evaluate_rows(model, baseline_prompter(target.prompter), sets[first], target.skills, p)
+    model = merge_adapter(model)
+    for name, rows in sets.items():
+        runs[name] = evaluate_rows(model, target.prompter, rows, target.skills, p, label=name)
+    details = {name: compute_metrics(preds) for name, preds in runs.items()}
+    metrics = headline(details[first]) | {k: headline(v) for k, v in details.items() if k != first}
+    details["evaluated"] = target.record()
+    return EvalResult(metrics, details, {first: runs.pop(first), **runs}, time.perf_counter() - began)
 
 
 METRICS_FILE = "metrics.json"
-PREDICTIONS_FILE = "predictions.jsonl"
-BASELINE_PREDICTIONS_FILE = "baseline_predictions.jsonl"  # empty when eval.baseline is false
-CONFUSION_FILE = "confusion.json"  # DVC plot data: [{"actual", "predicted"}], template confusion
+DETAILS_FILE = "details.json"
+CONFUSION_FILE = "confusion.json"  # DVC plot data of the headline set: [{"actual", "predicted"}]
+
+
+def predictions_file(name: str, first: bool) -> str:
+    """``predictions.jsonl`` for the headline set, ``<name>_predictions.jsonl`` for the others."""
+    return "predictions.jsonl" if first else f"{name}_predictions.jsonl"
 
 
 def write_outputs(out_dir: str | Path, result: EvalResult) -> None:
+    """metrics.json (headline numbers), details.json, one predictions file per set, confusion.json."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS_FILE).write_text(json.dumps(result.metrics, indent=2) + "\n")
-    write_jsonl(out / PREDICTIONS_FILE, prediction_records(result.predictions))
-    write_jsonl(out / BASELINE_PREDICTIONS_FILE, prediction_records(result.baseline))
-    (out / CONFUSION_FILE).write_text(json.dumps(confusion_rows(result.predictions), indent=1) + "\n")
+    (out / DETAILS_FILE).write_text(json.dumps(result.details, indent=2) + "\n")
+    for i, (name, preds) in enumerate(result.predictions.items()):
+        write_jsonl(out / predictions_file(name, i == 0), prediction_records(preds))
+    first = next(iter(result.predictions.values()))
+    (out / CONFUSION_FILE).write_text(json.dumps(confusion_rows(first), indent=1) + "\n")
 
 
 PREDICTION_COLUMNS = [
@@ -512,13 +411,14 @@ PREDICTION_COLUMNS = [
 
 
 def log_wandb(run: Any, result: EvalResult) -> None:
-    """Metrics into the run summary; per model a predictions table and a confusion matrix (with ``invalid``)."""
+    """Every metric into the run summary; per set a predictions table and a confusion matrix (with ``invalid``).
+    The headline set's keys are ``eval/...``, the others' ``<set>/...``."""
     import wandb
 
     run.summary.update(result.metrics)
-    for prefix, preds in (("eval", result.predictions), ("baseline", result.baseline)):
-        if not preds:
-            continue
+    run.summary.update({"details": result.details})
+    for i, (name, preds) in enumerate(result.predictions.items()):
+        prefix = "eval" if i == 0 else name
         rows = [[getattr(p, c) for c in PREDICTION_COLUMNS] for p in preds]
         classes = sorted({p.skill for p in preds} | ({p.predicted_skill for p in preds} - {INVALID})) + [INVALID]
         index = {c: i for i, c in enumerate(classes)}
@@ -536,12 +436,11 @@ def log_wandb(run: Any, result: EvalResult) -> None:
         )
 
 
-def summary(metrics: dict) -> str:
-    """One line: ``ast 0.93 (baseline 0.02), valid 0.99, other F1 0.95, p50 41 ms, 24.3 utt/s, n 120``."""
-    base = metrics.get("baseline")
-    lift = f" (baseline {base['ast_accuracy']:.2f})" if base else ""
-    return (
-        f"ast {metrics['ast_accuracy']:.2f}{lift}, exact {metrics['exact_match']:.2f}, valid {metrics['valid_rate']:.2f}, "
-        f"other F1 {metrics['other_f1']:.2f}, p50 {metrics['latency_ms_p50']:.0f} ms, "
-        f"{metrics['throughput']:.1f} utt/s, n {metrics['n']}"
+def summary(result: EvalResult) -> str:
+    """One line per set: ``test: ast 0.93, exact 0.91, valid 0.99, other F1 0.95, p50 41 ms, 24.3 utt/s, n 120``."""
+    return "\n".join(
+        f"{name}: ast {m['ast_accuracy']:.3f}, exact {m['exact_match']:.3f}, valid {m['valid_rate']:.3f}, "
+        f"other F1 {m['other_f1']:.3f}, p50 {m['latency_ms_p50']:.0f} ms, {m['throughput']:.1f} utt/s, n {m['n']}"
+        for name, m in result.details.items()
+        if "ast_accuracy" in m
     )

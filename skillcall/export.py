@@ -32,8 +32,8 @@ def export(adapter_dir: str | Path, out_dir: str | Path, base_model: str | None 
     from peft import PeftModel
     from transformers import AutoTokenizer
 
+    from skillcall.models import ADAPTER_CONFIG, SKILLS_FILE, TRAINING_FILE, load_base
     from skillcall.prompting import Prompter
-    from skillcall.train import ADAPTER_CONFIG, SKILLS_FILE, TRAINING_FILE, load_base
 
     adapter, out = Path(adapter_dir), Path(out_dir)
     if not (adapter / ADAPTER_CONFIG).exists():

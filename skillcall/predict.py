@@ -23,7 +23,10 @@ import contextlib
 import json
 import sys
 
-from skillcall.evaluate import Parsed, generate, merge_adapter, parse_generation
+with contextlib.redirect_stdout(sys.stderr):  # stdout is for calls only; transformers prints on import
+    from skillcall.evaluate import Parsed, parse_generation
+    from skillcall.generation import generate
+    from skillcall.models import load_trained, merge_adapter
 
 
 def format_line(parsed: Parsed, raw: str) -> str:
@@ -59,9 +62,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
-    with contextlib.redirect_stdout(sys.stderr):  # stdout is for calls only; transformers prints on import
-        from skillcall.train import load_trained
-
     args = parse_args(argv)
     utterances = args.utterances or [line.strip() for line in sys.stdin if line.strip()]
     if not utterances:

@@ -25,27 +25,19 @@ from typing import Any
 
 import torch
 from datasets import Dataset
-from peft import LoraConfig, PeftModel, get_peft_model, prepare_model_for_kbit_training
-from transformers import (
-    AutoModelForCausalLM,
-    AutoTokenizer,
-    BitsAndBytesConfig,
-    TrainerCallback,
-    set_seed,
-)
+from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+from transformers import TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
 from skillcall.calls import calls_match
 from skillcall.dataset import Row, read_rows
+from skillcall.generation import generate
+from skillcall.models import SKILLS_FILE, TRAINING_FILE, device, load_base
 from skillcall.prompting import Prompter, PromptParams
-from skillcall.skills import Skills, parse_signature
+from skillcall.skills import Skills
 
-QUANTIZATIONS = ("none", "4bit", "8bit")
-TRAINING_FILE = "training.json"
-SKILLS_FILE = "skills.json"
 FINGERPRINT_FILE = "fingerprint.json"
-ADAPTER_CONFIG = "adapter_config.json"  # peft's: an adapter folder has it, a merged export (skillcall.export) not
 METRIC_NAMES = {
     "loss": "train/loss",
     "learning_rate": "train/lr",
@@ -55,10 +47,6 @@ METRIC_NAMES = {
 
 
 class NoLearnableTokensError(ValueError):
-    pass
-
-
-class QuantizationError(RuntimeError):
     pass
 
 
@@ -175,64 +163,6 @@ class PrefixSharingTrainer(SFTTrainer):
                 "position_ids": n + torch.arange(ids.shape[1], device=ids.device).expand(batch, -1),
             }
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-
-
-def device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def check_quantization(quantization: str) -> None:
-    """Run a tiny quantised layer forward and backward on this device; raise a clear error if a piece fails.
-
-    bitsandbytes 0.50 has a CPU backend for both 4-bit (NF4) and 8-bit; older builds need CUDA.
-    """
-    if quantization not in QUANTIZATIONS:
-        raise QuantizationError(
-            f"finetune.quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}"
-        )
-    if quantization == "none":
-        return
-    try:
-        import bitsandbytes as bnb
-    except ImportError as e:
-        raise QuantizationError(f"finetune.quantization={quantization} needs bitsandbytes: {e}") from None
-    dev = device()
-    step = "quantising a layer"
-    try:
-        if quantization == "4bit":
-            layer = bnb.nn.Linear4bit(64, 64, bias=False, compute_dtype=torch.float32, quant_type="nf4").to(dev)
-        else:
-            layer = bnb.nn.Linear8bitLt(64, 64, bias=False, has_fp16_weights=False).to(dev)
-        x = torch.randn(2, 64, device=dev, requires_grad=True)
-        step = "the forward pass"
-        y = layer(x)
-        step = "the backward pass"
-        y.sum().backward()
-    except Exception as e:  # noqa: BLE001 - any failure here means this device cannot train quantised
-        raise QuantizationError(
-            f"finetune.quantization={quantization}: bitsandbytes {bnb.__version__} failed in {step} of a {quantization} "
-            f"layer on {dev} ({type(e).__name__}: {e}); this piece needs CUDA here: use quantization: none or a GPU"
-        ) from None
-
-
-def load_base(name: str, quantization: str = "none", dtype: str = "float32") -> tuple[Any, Any]:
-    """(model, tokenizer) of a local HF folder or hub id; 4/8-bit through bitsandbytes (NF4 for 4-bit)."""
-    check_quantization(quantization)
-    torch_dtype = getattr(torch, dtype)
-    kwargs: dict[str, Any] = {"dtype": torch_dtype}
-    if quantization == "4bit":
-        kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch_dtype
-        )
-    elif quantization == "8bit":
-        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
-    if quantization != "none":
-        kwargs["device_map"] = {"": device()}
-    tokenizer = AutoTokenizer.from_pretrained(name)
-    model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
-    if quantization == "none":
-        model.to(device())
-    return model, tokenizer
 
 
 def lora_model(model: Any, p: FinetuneParams) -> Any:
@@ -421,8 +351,6 @@ def sample_predictions(
     model: Any, prompter: Prompter, rows: list[Row], skills: Skills, max_new_tokens: int
 ) -> list[dict]:
     """Greedy predictions on ``rows``: ``[{"utterance", "gold", "prediction", "correct"}]``."""
-    from skillcall.evaluate import generate
-
     model.eval()
     generations = generate(model, prompter, [r.user for r in rows], len(rows) or 1, max_new_tokens)
     return [
@@ -446,39 +374,3 @@ def save_adapter(out_dir: str | Path, result: TrainResult, skills: Skills, p: Fi
         "metrics": result.metrics,
     }
     (out / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n")
-
-
-def adapter_metadata(adapter_dir: str | Path) -> dict:
-    """The W&B model artifact's metadata, read from the adapter folder: the same for the finetune run that logs
-    the artifact and the eval run that uses it."""
-    d = Path(adapter_dir)
-    training = json.loads((d / TRAINING_FILE).read_text())
-    return {
-        "base_model": training["base_model"],
-        "prompt_mode": training["params"]["prompt"]["mode"],
-        "skills": [s["signature"] for s in json.loads((d / SKILLS_FILE).read_text())],
-        "dataset_sha256": training["dataset_sha256"]["all"],
-        "metrics": training["metrics"],
-    }
-
-
-def load_trained(adapter_dir: str | Path, base_model: str | None = None) -> tuple[Any, Prompter, Skills]:
-    """(model with the adapter, prompter, skills) from a folder written by :func:`save_adapter`.
-
-    The base is the one it was trained on (``training.json``) unless ``base_model`` names another copy.
-    A merged folder written by ``skillcall.export`` loads as a plain model (its weights hold the adapter).
-    """
-    d = Path(adapter_dir)
-    training = json.loads((d / TRAINING_FILE).read_text())
-    params = training["params"]
-    if (d / ADAPTER_CONFIG).exists():
-        model, _ = load_base(base_model or training["base_model"], params["quantization"], params["dtype"])
-        model = PeftModel.from_pretrained(model, d)
-    elif base_model:
-        raise ValueError(f"{d} is a merged model (no {ADAPTER_CONFIG}): a base model does not apply to it")
-    else:
-        model, _ = load_base(str(d), "none", params["dtype"])
-    model.eval()
-    specs = json.loads((d / SKILLS_FILE).read_text())
-    skills = {s["name"]: parse_signature(f"{s['signature']} {s['description']}") for s in specs}
-    return model, Prompter.load(d, AutoTokenizer.from_pretrained(d)), skills

@@ -27,6 +27,7 @@ from skillcall.evaluate import (
     EvalParams,
     evaluate_target,
     log_wandb,
+    read_holdout,
     read_split,
     read_test_file,
     resolve_target,
@@ -34,8 +35,8 @@ from skillcall.evaluate import (
     with_flags,
     write_outputs,
 )
+from skillcall.models import adapter_metadata
 from skillcall.params import load_params
-from skillcall.train import adapter_metadata
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -45,6 +46,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     source = ap.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="dataset folder holding <eval.split>.jsonl")
     source.add_argument("--test-file", help="JSON/JSONL test file (user/answer or input/output)")
+    ap.add_argument("--holdout", help="folder of *.jsonl utterances scored under 'holdout' (data/holdout)")
     ap.add_argument("--out", required=True, help="output folder: metrics.json, predictions, confusion.json")
     ap.add_argument("--model", help="evaluate this model folder or hub id alone (eval.model), e.g. an export")
     ap.add_argument("--prompt", help='raw prompt text with {system} {user} {answer}, or "chat" (eval.prompt)')
@@ -66,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"eval: {args.test_file}: {len(rows)} rows, {report['skipped']} skipped {report['unknown_skills']}")
     else:
         rows = read_split(args.dataset, params.split)
+    sets = {"test": rows} | ({"holdout": read_holdout(args.holdout, target.skills)} if args.holdout else {})
     config = {
         "eval": asdict(params),
         "evaluated": target.record(),
@@ -75,13 +78,13 @@ def main(argv: list[str] | None = None) -> None:
     if target.adapter:
         tracking.use_artifact(run, tracking.MODEL_ARTIFACT, "model", target.adapter, adapter_metadata(target.adapter))
 
-    result = evaluate_target(target, rows, params)
+    result = evaluate_target(target, sets, params)
     if report is not None:
-        result.metrics["test_file"] = report
+        result.details["test_file"] = report
     write_outputs(args.out, result)
     log_wandb(run, result)
     run.finish()
-    print(f"eval: {summary(result.metrics)}; {result.seconds:.0f} s -> {args.out}")
+    print(f"{summary(result)}\neval: {result.seconds:.0f} s -> {args.out}")
     if report and report["skipped"]:
         print(json.dumps(report, indent=2))
 

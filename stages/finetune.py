@@ -14,8 +14,9 @@ from pathlib import Path
 
 from skillcall import tracking
 from skillcall.examples import load_skills
+from skillcall.models import adapter_metadata
 from skillcall.params import load_params
-from skillcall.train import FinetuneParams, adapter_metadata, save_adapter, train
+from skillcall.train import FinetuneParams, save_adapter, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

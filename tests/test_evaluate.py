@@ -8,14 +8,13 @@ from skillcall.evaluate import (
     INVALID,
     compute_metrics,
     confusion_rows,
-    generate,
-    merge_adapter,
     precision_recall_f1,
     read_split,
     read_test_file,
     score,
-    stopping_criteria,
 )
+from skillcall.generation import generate, stopping_criteria
+from skillcall.models import merge_adapter
 
 
 def scored(gold: str, raw: str, source: str = "hand", latency_ms: float = 10.0):
@@ -63,19 +62,21 @@ def test_empty_argument_equals_absent_and_order_does_not_matter():
     assert not scored("weather()", 'weather(location="Oslo")').correct
 
 
-def test_exact_match_is_the_raw_extracted_string_ast_accuracy_the_canonical_call():
+def test_exact_match_is_the_canonical_string_ast_accuracy_compares_strings_the_bfcl_way():
     preds = [
         scored('weather(location="Oslo")', 'weather(location="Oslo")'),  # exact
-        scored('weather(location="Oslo")', "weather(location='Oslo')"),  # same call, other quotes
-        scored("weather()", "weather(location='')"),  # same call, empty arg
+        scored('weather(location="Oslo")', "weather(location='Oslo')"),  # same canonical call, other quotes
+        scored("weather()", "weather(location='')"),  # same canonical call, empty arg
+        scored('weather(location="New York")', "weather(location='new-york')"),  # BFCL-equal, not byte-equal
+        scored('weather(location="Oslo")', "weather(location='Bergen')"),  # other value
         scored('timer(duration="5 minutes")', "Sure! timer for five minutes"),  # invalid
     ]
     m = compute_metrics(preds)
-    assert m["n"] == 4
-    assert m["exact_match"] == 0.25
-    assert m["ast_accuracy"] == 0.75
-    assert m["valid_rate"] == 0.75
-    assert m["name_accuracy"] == 0.75
+    assert m["n"] == 6
+    assert m["exact_match"] == 3 / 6
+    assert m["ast_accuracy"] == 4 / 6
+    assert m["valid_rate"] == 5 / 6
+    assert m["name_accuracy"] == 5 / 6
 
 
 def test_lenient_accuracy_is_gold_contained_in_raw_generation():
@@ -215,8 +216,8 @@ def tiny_adapter(tmp_path_factory, tiny_model_dir):
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["chat", "raw"])
 def test_batched_generation_with_shared_prefix_equals_one_by_one(tiny_adapter, mode):
+    from skillcall.models import load_trained
     from skillcall.prompting import Prompter, read_raw_template
-    from skillcall.train import load_trained
 
     model, prompter, _ = load_trained(tiny_adapter)
     model = merge_adapter(model)

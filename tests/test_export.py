@@ -57,7 +57,7 @@ def test_merged_model_loads_without_peft_and_predicts_like_base_plus_adapter(mer
     import torch
     from transformers import AutoModelForCausalLM, LlamaForCausalLM
 
-    from skillcall.train import load_trained
+    from skillcall.models import load_trained
 
     plain = AutoModelForCausalLM.from_pretrained(merged)
     assert type(plain) is LlamaForCausalLM and not hasattr(plain, "peft_config")

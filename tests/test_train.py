@@ -9,18 +9,16 @@ from safetensors.torch import load_file
 from wandb_files import artifacts, config, history, run_dirs
 
 from skillcall.dataset import read_rows
-from skillcall.evaluate import generate
+from skillcall.generation import generate
+from skillcall.models import QuantizationError, check_quantization, load_trained
 from skillcall.params import load_params
 from skillcall.prompting import Prompter, PromptParams
 from skillcall.train import (
     FinetuneParams,
     NoLearnableTokensError,
     PrefixSharingTrainer,
-    QuantizationError,
     check_learnable,
-    check_quantization,
     file_sha256,
-    load_trained,
     prepare_checkpoints,
     save_adapter,
     sft_config,

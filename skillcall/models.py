@@ -1,0 +1,138 @@
+"""Loading models: the one place weights are read (base, base + adapter, merged export).
+
+Owns the adapter folder's file names and metadata readers; quantisation (bitsandbytes) checks.
+
+    >>> device() in ("cpu", "cuda")
+    True
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from peft import PeftModel
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+from skillcall.prompting import Prompter
+from skillcall.skills import Skills, parse_signature
+
+QUANTIZATIONS = ("none", "4bit", "8bit")
+TRAINING_FILE = "training.json"  # in an adapter folder: base model, params, dataset hash, metrics
+SKILLS_FILE = "skills.json"  # in an adapter folder: the skill specs it was trained on
+ADAPTER_CONFIG = "adapter_config.json"  # peft's: an adapter folder has it, a merged export (skillcall.export) not
+
+
+class QuantizationError(RuntimeError):
+    pass
+
+
+def device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def check_quantization(quantization: str) -> None:
+    """Run a tiny quantised layer forward and backward on this device; raise a clear error if a piece fails.
+
+    bitsandbytes 0.50 has a CPU backend for both 4-bit (NF4) and 8-bit; older builds need CUDA.
+    """
+    if quantization not in QUANTIZATIONS:
+        raise QuantizationError(
+            f"finetune.quantization must be one of {', '.join(QUANTIZATIONS)}, got {quantization!r}"
+        )
+    if quantization == "none":
+        return
+    try:
+        import bitsandbytes as bnb
+    except ImportError as e:
+        raise QuantizationError(f"finetune.quantization={quantization} needs bitsandbytes: {e}") from None
+    dev = device()
+    step = "quantising a layer"
+    try:
+        if quantization == "4bit":
+            layer = bnb.nn.Linear4bit(64, 64, bias=False, compute_dtype=torch.float32, quant_type="nf4").to(dev)
+        else:
+            layer = bnb.nn.Linear8bitLt(64, 64, bias=False, has_fp16_weights=False).to(dev)
+        x = torch.randn(2, 64, device=dev, requires_grad=True)
+        step = "the forward pass"
+        y = layer(x)
+        step = "the backward pass"
+        y.sum().backward()
+    except Exception as e:  # noqa: BLE001 - any failure here means this device cannot train quantised
+        raise QuantizationError(
+            f"finetune.quantization={quantization}: bitsandbytes {bnb.__version__} failed in {step} of a {quantization} "
+            f"layer on {dev} ({type(e).__name__}: {e}); this piece needs CUDA here: use quantization: none or a GPU"
+        ) from None
+
+
+def load_base(name: str, quantization: str = "none", dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) of a local HF folder or hub id; 4/8-bit through bitsandbytes (NF4 for 4-bit)."""
+    check_quantization(quantization)
+    torch_dtype = getattr(torch, dtype)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    if quantization == "4bit":
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch_dtype
+        )
+    elif quantization == "8bit":
+        kwargs["quantization_config"] = BitsAndBytesConfig(load_in_8bit=True)
+    if quantization != "none":
+        kwargs["device_map"] = {"": device()}
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    if quantization == "none":
+        model.to(device())
+    return model, tokenizer
+
+
+def adapter_skills(adapter_dir: str | Path) -> Skills:
+    """The skill specs saved with an adapter (``skills.json``), without loading the model."""
+    path = Path(adapter_dir) / SKILLS_FILE
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: missing; is {adapter_dir} a folder written by the finetune stage?")
+    specs = json.loads(path.read_text(encoding="utf-8"))
+    return {s["name"]: parse_signature(f"{s['signature']} {s['description']}", f"{path}") for s in specs}
+
+
+def adapter_metadata(adapter_dir: str | Path) -> dict:
+    """The W&B model artifact's metadata, read from the adapter folder: the same for the finetune run that logs
+    the artifact and the eval run that uses it."""
+    d = Path(adapter_dir)
+    training = json.loads((d / TRAINING_FILE).read_text())
+    return {
+        "base_model": training["base_model"],
+        "prompt_mode": training["params"]["prompt"]["mode"],
+        "skills": [s["signature"] for s in json.loads((d / SKILLS_FILE).read_text())],
+        "dataset_sha256": training["dataset_sha256"]["all"],
+        "metrics": training["metrics"],
+    }
+
+
+def load_trained(adapter_dir: str | Path, base_model: str | None = None) -> tuple[Any, Prompter, Skills]:
+    """(model with the adapter, prompter, skills) from a folder written by :func:`save_adapter`.
+
+    The base is the one it was trained on (``training.json``) unless ``base_model`` names another copy.
+    A merged folder written by ``skillcall.export`` loads as a plain model (its weights hold the adapter).
+    """
+    d = Path(adapter_dir)
+    training = json.loads((d / TRAINING_FILE).read_text())
+    params = training["params"]
+    if (d / ADAPTER_CONFIG).exists():
+        model, _ = load_base(base_model or training["base_model"], params["quantization"], params["dtype"])
+        model = PeftModel.from_pretrained(model, d)
+    elif base_model:
+        raise ValueError(f"{d} is a merged model (no {ADAPTER_CONFIG}): a base model does not apply to it")
+    else:
+        model, _ = load_base(str(d), "none", params["dtype"])
+    model.eval()
+    return model, Prompter.load(d, AutoTokenizer.from_pretrained(d)), adapter_skills(d)
+
+
+def merge_adapter(model: Any) -> Any:
+    """Fold LoRA into the weights (no extra matmuls per layer at inference); quantised bases keep the adapter,
+    a model without one (a merged export) is returned as it is."""
+    if getattr(model, "is_quantized", False) or not hasattr(model, "merge_and_unload"):
+        return model
+    return model.merge_and_unload()
