@@ -24,15 +24,17 @@ import json
 import math
 import os
 import random
+import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from skillcall.augment import VALUES_FILE, NewPairs, augment, load_values
 from skillcall.calls import Call, CallError, validate
+from skillcall.dataset import origins_path, write_jsonl
 from skillcall.examples import ExampleFile, Pair, write_example_file
 from skillcall.skills import Skill
 
@@ -96,16 +98,25 @@ def generate(
         pairs, counts = generate_openai(hand, count, params, Path(prompts_dir), Path(cache_dir))
     report = {"skill": hand.skill.name, "backend": params.backend, "source": BACKENDS[params.backend]}
     report |= {"seed": params.seed, "requested": count, **counts, "written": len(pairs)}
+    report["shortfall"] = max(0, count - len(pairs))
+    if report["shortfall"]:
+        print(
+            f"WARNING generate@{hand.skill.name}: wrote {len(pairs)} of {count} requested pairs (shortfall "
+            f"{report['shortfall']}): too few distinct candidates; add hand examples or values",
+            file=sys.stderr,
+        )
     return pairs, report
 
 
 def write_generated(out_dir: str | Path, skill: Skill, pairs: list[Pair], report: dict) -> tuple[Path, Path]:
-    """``<out_dir>/<skill>.txt`` (example-file format, pairs under ``#### Examples:``) and ``<skill>.report.json``."""
+    """``<out_dir>/<skill>.txt`` (example-file format, pairs under ``#### Examples:``), ``<skill>.report.json``
+    and ``<skill>.origins.jsonl`` (``{"user", "origin"}`` per pair, in order: what each pair was made from)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     examples, report_path = out / f"{skill.name}.txt", out / f"{skill.name}.report.json"
     write_example_file(examples, skill, [], pairs)
     report_path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_jsonl(origins_path(examples), [{"user": p.user, "origin": p.origin} for p in pairs])
     return examples, report_path
 
 
@@ -271,6 +282,11 @@ def pair_from_tool_call(tool_call: dict, skill: Skill) -> Pair:
     return Pair(" ".join(user.split()), str(call), skill.name)
 
 
+def _from_request(pair: Pair, request: dict) -> Pair:
+    """Every pair of one request has that request as its origin (it saw several hand examples: train split only)."""
+    return replace(pair, origin=f"openai:{request_key(request)[:16]}")
+
+
 def candidates(response: dict, skill: Skill) -> list[Pair | Rejected]:
     """Every tool call of every choice; a choice without one counts as ``no_tool_call``."""
     out: list[Pair | Rejected] = []
@@ -303,7 +319,7 @@ def generate_openai(
             if isinstance(candidate, Rejected):
                 invalid[candidate.reason] += 1
             else:
-                kept.offer(candidate)
+                kept.offer(_from_request(candidate, request))
         bar.set_postfix(kept=len(kept.pairs), cached=kept.counts["cached_responses"])
     report = {"requests": len(requests), "api_calls": complete.calls}
     report |= {k: kept.counts[k] for k in ("cached_responses", "api_responses")} | kept.report(invalid)

@@ -360,6 +360,7 @@ def test_stage_cli_openai_writes_no_key_anywhere(tmp_path, server):
     write_hand(work / "examples", "notes")
     params = {"generate": {**{k: v for k, v in vars(openai_params(server.base_url)).items() if k != "openai"}}}
     params["generate"]["openai"] = vars(openai_params(server.base_url).openai)
+    params["collect"] = {"seed": 0, "val_fraction": 0.0, "test_fraction": 0.0}
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = [
@@ -390,7 +391,7 @@ def test_stage_cli_openai_writes_no_key_anywhere(tmp_path, server):
 
 def test_stage_cli_offline_with_repo_params(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"generate": params["generate"]}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({k: params[k] for k in ("generate", "collect")}))
     write_hand(tmp_path / "examples", "weather")
     args = [sys.executable, "-m", "stages.generate", "weather", "examples/weather.txt", "out", str(PROMPTS), "cache"]
     proc = subprocess.run(
