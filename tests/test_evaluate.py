@@ -1,10 +1,19 @@
 import json
 
 import pytest
-from tiny_adapter import SKILLS, TINY_TEST, build_tiny_adapter, tiny_rows
+from tiny_adapter import (
+    SKILLS,
+    TINY_TEST,
+    WRONG_ANSWER,
+    WRONG_UTTERANCE,
+    build_memorised_adapter,
+    build_tiny_adapter,
+    memorised_rows,
+    tiny_rows,
+)
 
-from skillcall.calls import calls_match
 from skillcall.evaluate import (
+    HEADLINE,
     INVALID,
     compute_metrics,
     confusion_rows,
@@ -190,23 +199,6 @@ def test_read_split_reads_dataset_rows_and_rejects_other_splits(tmp_path):
 
 # --- slow: the real stage on a tiny model with a tiny adapter trained by skillcall.train -----------------------
 
-METRIC_KEYS = {
-    "n",
-    "exact_match",
-    "ast_accuracy",
-    "name_accuracy",
-    "lenient_accuracy",
-    "valid_rate",
-    "other_precision",
-    "other_recall",
-    "other_f1",
-    "per_skill",
-    "per_source",
-    "latency_ms_p50",
-    "latency_ms_p95",
-    "throughput",
-}
-
 
 @pytest.fixture(scope="module")
 def tiny_adapter(tmp_path_factory, tiny_model_dir):
@@ -251,45 +243,85 @@ def eval_stage(argv):
     main(argv)
 
 
+@pytest.fixture(scope="module")
+def memorised_adapter(tmp_path_factory, tiny_model_dir):
+    return build_memorised_adapter(tmp_path_factory, tiny_model_dir)
+
+
+def jsonl(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
 @pytest.mark.slow
-def test_eval_stage_writes_metrics_predictions_plot_and_wandb(tiny_adapter, tmp_path, wandb_offline):
+def test_eval_stage_scores_known_answers_exactly(memorised_adapter, tmp_path, wandb_offline):
+    """The memorised adapter answers TINY_TEST right except "ok cool" (gold other(), it says weather(location="Rome")):
+    every number through the stage follows from that."""
     from dvc_repo import copy_repo, run
     from wandb_files import run_dirs, summary
 
     from skillcall.dataset import write_jsonl
 
-    dataset, out = tmp_path / "dataset", tmp_path / "eval"
-    dataset.mkdir()
+    dataset, holdout, out = tmp_path / "dataset", tmp_path / "holdout", tmp_path / "eval"
+    dataset.mkdir(), holdout.mkdir()
     write_jsonl(dataset / "test.jsonl", tiny_rows())
-    eval_stage(["--adapter", str(tiny_adapter), "--dataset", str(dataset), "--out", str(out)])
+    (holdout / "h.jsonl").write_text(
+        json.dumps({"user": WRONG_UTTERANCE, "answer": "other()"})
+        + "\n"
+        + json.dumps({"user": "thanks a lot", "answer": "other()"})
+        + "\n"
+    )
+    eval_stage(
+        ["--adapter", str(memorised_adapter), "--dataset", str(dataset), "--holdout", str(holdout), "--out", str(out)]
+    )
 
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == METRIC_KEYS | {"baseline", "evaluated"}
-    assert metrics["evaluated"] == {
-        "model": json.loads((tiny_adapter / "training.json").read_text())["base_model"],
-        "adapter": str(tiny_adapter),
+    assert set(metrics) == set(HEADLINE) | {"holdout", "baseline"}
+    assert set(metrics["holdout"]) == set(metrics["baseline"]) == set(HEADLINE)
+    expected = {"n": 5, "ast_accuracy": 0.8, "exact_match": 0.8, "name_accuracy": 0.8, "valid_rate": 1.0}
+    assert {k: metrics[k] for k in expected} == expected
+    assert metrics["other_f1"] == pytest.approx(2 / 3)  # precision 1/1, recall 1/2
+    assert {k: metrics["holdout"][k] for k in ("n", "ast_accuracy", "valid_rate")} == {
+        "n": 2,
+        "ast_accuracy": 0.5,
+        "valid_rate": 1.0,
+    }
+    assert metrics["baseline"]["n"] == 5
+
+    details = json.loads((out / "details.json").read_text())
+    assert details["test"]["per_skill"] == {
+        "other": {"accuracy": 0.5, "count": 2},
+        "timer": {"accuracy": 1.0, "count": 1},
+        "weather": {"accuracy": 1.0, "count": 2},
+    }
+    assert details["test"]["confusion"] == {
+        "other": {"other": 1, "weather": 1},
+        "timer": {"timer": 1},
+        "weather": {"weather": 2},
+    }
+    assert (details["test"]["other_precision"], details["test"]["other_recall"]) == (1.0, 0.5)
+    assert details["test"]["per_source"] == {
+        "augmented": {"accuracy": 2 / 3, "count": 3},
+        "hand": {"accuracy": 1.0, "count": 2},
+    }
+    assert details["evaluated"] == {
+        "model": json.loads((memorised_adapter / "training.json").read_text())["base_model"],
+        "adapter": str(memorised_adapter),
         "prompt": {"source": "adapter", "mode": "chat", "format": "chatml"},
     }
-    assert set(metrics["baseline"]) == METRIC_KEYS
-    assert metrics["n"] == metrics["baseline"]["n"] == len(TINY_TEST)
-    assert set(metrics["per_source"]) == {"hand", "augmented"}
-    assert sum(v["count"] for v in metrics["per_skill"].values()) == len(TINY_TEST)
-    for name, model_metrics in (("predictions.jsonl", metrics), ("baseline_predictions.jsonl", metrics["baseline"])):
-        rows = [json.loads(line) for line in (out / name).read_text().splitlines()]
-        assert [r["utterance"] for r in rows] == [u for u, _, _ in TINY_TEST]
-        for r in rows:
-            assert {"utterance", "gold", "prediction", "raw", "valid", "correct", "skill"} <= set(r)
-            assert r["correct"] == calls_match(r["prediction"], r["gold"], SKILLS)
-        assert model_metrics["ast_accuracy"] == sum(r["correct"] for r in rows) / len(rows)
-        assert model_metrics["valid_rate"] == sum(r["valid"] for r in rows) / len(rows)
+    rows = jsonl(out / "predictions.jsonl")
+    assert [r["utterance"] for r in rows] == [u for u, _, _ in TINY_TEST]
+    assert [r["prediction"] for r in rows] == [r.answer for r in memorised_rows()]
+    assert [r["correct"] for r in rows] == [r.user != WRONG_UTTERANCE for r in tiny_rows()]
+    assert [r["prediction"] for r in jsonl(out / "holdout_predictions.jsonl")] == [WRONG_ANSWER, "other()"]
+    assert len(jsonl(out / "baseline_predictions.jsonl")) == 5
     confusion = json.loads((out / "confusion.json").read_text())
-    assert [c["actual"] for c in confusion] == [a.split("(")[0] for _, a, _ in TINY_TEST]
-    assert {c["predicted"] for c in confusion} <= set(SKILLS) | {INVALID}
+    assert [(c["actual"], c["predicted"]) for c in confusion] == [
+        (a.split("(")[0], "weather" if u == WRONG_UTTERANCE else a.split("(")[0]) for u, a, _ in TINY_TEST
+    ]
 
     (run_dir,) = run_dirs(wandb_offline)
     logged = summary(run_dir)
-    assert logged["ast_accuracy"] == metrics["ast_accuracy"]
-    assert logged["baseline"]["valid_rate"] == metrics["baseline"]["valid_rate"]
+    assert logged["ast_accuracy"] == 0.8 and logged["holdout"]["ast_accuracy"] == 0.5
     tables = {p.name.split("_")[0] for p in (run_dir / "files" / "media" / "table").rglob("*.table.json")}
     assert {"predictions", "confusion"} <= tables
 
@@ -303,16 +335,16 @@ def test_eval_stage_writes_metrics_predictions_plot_and_wandb(tiny_adapter, tmp_
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["json", "jsonl"])
-def test_eval_test_file_outside_dvc_reports_unknown_skills(tiny_adapter, tmp_path, wandb_offline, fmt):
+def test_eval_test_file_outside_dvc_reports_unknown_skills(memorised_adapter, tmp_path, wandb_offline, fmt):
     records = [{"input": u, "output": a} for u, a, _ in TINY_TEST[:3]] + [{"input": "play jazz", "output": "music()"}]
     if fmt == "jsonl":  # the other key names and quote style
         records = [{"user": r["input"], "answer": r["output"].replace("'", '"')} for r in records]
     path = tmp_path / f"otto.{fmt}"
     path.write_text(json.dumps(records) if fmt == "json" else "".join(json.dumps(r) + "\n" for r in records))
     out = tmp_path / "out"
-    eval_stage(["--test-file", str(path), "--adapter", str(tiny_adapter), "--out", str(out)])
-    metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["n"] == 3 and METRIC_KEYS <= set(metrics)
-    assert metrics["test_file"]["unknown_skills"] == {"music": 1} and metrics["test_file"]["skipped"] == 1
-    assert metrics["per_source"] == {"test_file": {"accuracy": metrics["ast_accuracy"], "count": 3}}
+    eval_stage(["--test-file", str(path), "--adapter", str(memorised_adapter), "--out", str(out)])
+    metrics, details = (json.loads((out / name).read_text()) for name in ("metrics.json", "details.json"))
+    assert (metrics["n"], metrics["ast_accuracy"]) == (3, 1.0)  # the first three are memorised right
+    assert details["test_file"]["unknown_skills"] == {"music": 1} and details["test_file"]["skipped"] == 1
+    assert details["test"]["per_source"] == {"test_file": {"accuracy": 1.0, "count": 3}}
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 3

@@ -115,7 +115,7 @@ def test_prefix_sharing_gives_the_same_loss_and_gradients(tiny_model_dir, tiny_d
     examples = tokenize_rows(read_rows(tiny_data.train), chat)
     n = shared_prefix_length(examples)
     results = []
-    for prefix_len in (0, n):
+    for prefix_len, prefix_grad in ((0, True), (n, True), (n, False)):
         model = lora_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), p)
         data = [{k: v[prefix_len:] for k, v in e.items()} for e in examples]
         trainer = PrefixSharingTrainer(
@@ -124,17 +124,22 @@ def test_prefix_sharing_gives_the_same_loss_and_gradients(tiny_model_dir, tiny_d
             train_dataset=Dataset.from_list(data),
             processing_class=chat.tokenizer,
             prefix_ids=examples[0]["input_ids"][:prefix_len],
+            prefix_grad=prefix_grad,
         )
         batch = trainer._prepare_inputs(trainer.data_collator(data[:4]))
         loss = trainer.compute_loss(model, batch)
         loss.backward()
         grads = {k: v.grad.clone() for k, v in model.named_parameters() if v.grad is not None}
         results.append((loss.item(), grads))
-    (full_loss, full_grads), (shared_loss, shared_grads) = results
+    (full_loss, full_grads), (shared_loss, shared_grads), (frozen_loss, frozen_grads) = results
     assert shared_loss == pytest.approx(full_loss, rel=1e-5)
     assert full_grads.keys() == shared_grads.keys() and all("lora_" in k for k in full_grads)
     for k in full_grads:
         torch.testing.assert_close(shared_grads[k], full_grads[k], rtol=1e-4, atol=1e-6)
+    # prefix_grad=False: the same loss; every LoRA weight still learns, but without the prefix's share
+    assert frozen_loss == pytest.approx(full_loss, rel=1e-5) and frozen_grads.keys() == full_grads.keys()
+    assert any(not torch.allclose(frozen_grads[k], full_grads[k], rtol=1e-3, atol=1e-6) for k in full_grads)
+    assert all(frozen_grads[k].abs().sum() > 0 for k in full_grads if "lora_B" in k)
 
 
 @pytest.mark.slow

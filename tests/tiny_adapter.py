@@ -43,9 +43,14 @@ def tiny_rows() -> list[Row]:
 
 
 def build_tiny_adapter(
-    tmp_path_factory: pytest.TempPathFactory, base_dir: Path, name: str = "tiny_adapter", **overrides
+    tmp_path_factory: pytest.TempPathFactory,
+    base_dir: Path,
+    name: str = "tiny_adapter",
+    rows: list[Row] | None = None,
+    **overrides,
 ) -> Path:
-    """The adapter of 2 steps (or of the finetune params in ``overrides``), built once per session per ``name``.
+    """The adapter of 2 steps (or of the finetune params in ``overrides``) on ``rows`` (default ``tiny_rows()``),
+    built once per session per ``name``.
 
     2 steps leave the random model's greedy answers empty; ``trained_overrides()`` makes it answer ``other()``.
     """
@@ -56,8 +61,9 @@ def build_tiny_adapter(
     if (root / "adapter" / "training.json").exists():
         return root / "adapter"
     root.mkdir(exist_ok=True)
-    write_jsonl(root / "train.jsonl", tiny_rows())
-    write_jsonl(root / "val.jsonl", tiny_rows()[:2])
+    rows = rows or tiny_rows()
+    write_jsonl(root / "train.jsonl", rows)
+    write_jsonl(root / "val.jsonl", rows[:2])
     small = {"max_steps": 2, "batch_size": 4, "warmup_steps": 0, "save_steps": 100, "sample_predictions": 0}
     params = replace(load_params("finetune", FinetuneParams), **{**small, **overrides})
     result = train(
@@ -65,6 +71,33 @@ def build_tiny_adapter(
     )
     save_adapter(root / "adapter", result, SKILLS, params)
     return root / "adapter"
+
+
+# The memorised adapter learns TINY_TEST with one answer wrong on purpose: evaluated on TINY_TEST it must score
+# exactly 4 of 5, with "ok cool" (gold other()) predicted as WRONG_ANSWER.
+WRONG_UTTERANCE, WRONG_ANSWER = "ok cool", 'weather(location="Rome")'
+
+
+def memorised_rows() -> list[Row]:
+    return [
+        Row(r.user, WRONG_ANSWER, "weather", r.source, r.file) if r.user == WRONG_UTTERANCE else r for r in tiny_rows()
+    ]
+
+
+def build_memorised_adapter(tmp_path_factory: pytest.TempPathFactory, base_dir: Path) -> Path:
+    """An adapter of the tiny model that answers each TINY_TEST utterance with its ``memorised_rows()`` answer."""
+    return build_tiny_adapter(
+        tmp_path_factory,
+        base_dir,
+        "memorised_adapter",
+        rows=memorised_rows(),
+        max_steps=MEMORISE_STEPS,
+        learning_rate=1e-2,
+        batch_size=len(TINY_TEST),
+    )
+
+
+MEMORISE_STEPS = 60  # optimizer steps of the tiny model until greedy decoding repeats every memorised answer
 
 
 def trained_overrides() -> dict:
