@@ -78,7 +78,7 @@ class FinetuneParams:
     max_length: int
     gradient_checkpointing: bool
     share_prefix: bool  # run the prompt prefix common to all examples once per batch
-    prefix_grad: bool = True  # backpropagate through the shared prefix (False: its keys/values are constants)
+    prefix_grad: bool  # backpropagate through the shared prefix (False: its keys/values are constants)
     logging_steps: int
     save_steps: int
     eval_steps: int
