@@ -4,24 +4,75 @@
 
 writes OUT_DIR/SKILL.txt and OUT_DIR/SKILL.report.json. PROMPTS_DIR holds generate_system.txt, generate_user.txt
 (openai backend) and augment.yaml (offline backend); CACHE_DIR keeps the openai responses (never deleted).
+
+Expected failures (a bad example file, bad params, an endpoint that refuses or stays down) print one paragraph on
+stderr, no traceback, and exit 1. SIGTERM and SIGINT stop the stage at once (exit 143 / 130): the responses
+received so far stay cached, so a rerun continues where it stopped.
 """
 
+import argparse
+import signal
 import sys
 
+from skillcall.augment import AugmentError
 from skillcall.examples import ExampleError, read_example_file
-from skillcall.generate import GenerateParams, generate, write_generated
-from skillcall.params import load_params
+from skillcall.generate import GenerateError, GenerateParams, generate, write_generated
+from skillcall.params import ParamsError, load_params
+
+EXPECTED = (GenerateError, ExampleError, ParamsError, AugmentError, OSError)
 
 
-def main(skill: str, examples_file: str, out_dir: str, prompts_dir: str, cache_dir: str) -> None:
+class Stopped(Exception):
+    """A termination signal arrived."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _stop(signum: int, frame) -> None:
+    raise Stopped(signum)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in ("skill", "examples_file", "out_dir", "prompts_dir", "cache_dir"):
+        ap.add_argument(name)
+    return ap.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> None:
     params = load_params("generate", GenerateParams)
-    hand = read_example_file(examples_file)
-    if hand.skill.name != skill:
-        raise ExampleError(hand.skill.source, f"expected the signature of {skill!r}, got {hand.skill.signature}")
-    pairs, report = generate(hand, params, prompts_dir, cache_dir)
-    examples, _ = write_generated(out_dir, hand.skill, pairs, report)
-    print(f"generate@{skill}: {params.backend}, requested {report['requested']}, wrote {len(pairs)} to {examples}")
+    hand = read_example_file(args.examples_file)
+    if hand.skill.name != args.skill:
+        raise ExampleError(hand.skill.source, f"expected the signature of {args.skill!r}, got {hand.skill.signature}")
+    pairs, report = generate(hand, params, args.prompts_dir, args.cache_dir)
+    examples, _ = write_generated(args.out_dir, hand.skill, pairs, report)
+    warned = f", {len(report['warnings'])} warning(s) (see above and the report)" if report["warnings"] else ""
+    print(
+        f"generate@{args.skill}: {params.backend}, requested {report['requested']}, wrote {len(pairs)} to {examples}{warned}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the stage; returns the exit status (errors and signals reported on stderr, without a traceback)."""
+    args = parse_args(argv)
+    try:
+        run(args)
+    except EXPECTED as e:
+        print(f"generate@{args.skill}: error: {e}", file=sys.stderr)
+        return 1
+    except (Stopped, KeyboardInterrupt) as e:
+        signum = e.signum if isinstance(e, Stopped) else signal.SIGINT
+        print(
+            f"generate@{args.skill}: stopped by {signal.Signals(signum).name}; nothing was written to {args.out_dir}. "
+            f"Responses received so far are cached in {args.cache_dir}: a rerun continues where this one stopped.",
+            file=sys.stderr,
+        )
+        return 128 + signum
+    return 0
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:])
+    signal.signal(signal.SIGTERM, _stop)
+    sys.exit(main())
