@@ -255,6 +255,15 @@ def _snippet(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _said(error) -> str:
+    """What an ``openai.APIStatusError``'s body says: its ``error.message``, else the body's start."""
+    body = error.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        body = inner.get("message", inner) if isinstance(inner, dict) else inner
+    return _snippet(str(body)) if body else "empty body"
+
+
 class BadCompletion(ValueError):
     """A body that is not a chat completion; ``kind``: ``not_json``, ``error_body`` or ``not_a_completion``."""
 
@@ -459,15 +468,16 @@ class Completer:
             raw = client.chat.completions.with_raw_response.create(**body)
         except (openai.AuthenticationError, openai.PermissionDeniedError) as e:
             raise GenerateError(
-                f"{self.endpoint} answered HTTP {e.status_code} ({_snippet(e.message)}): the endpoint refused the "
+                f"{self.endpoint} answered HTTP {e.status_code} ({_said(e)}): the endpoint refused the "
                 f"credentials. Check OPENAI_API_KEY (read from the environment only) and that {self.where} is the "
                 "endpoint the key belongs to; nothing was retried."
             ) from None
         except openai.APIStatusError as e:
             if e.status_code in RETRY_STATUS or e.status_code >= 500:
-                raise _Retry(f"http_{e.status_code}", _snippet(e.message), retry_after(e.response.headers)) from None
+                wait = retry_after(e.response.headers)
+                raise _Retry(f"http_{e.status_code}", f"HTTP {e.status_code} ({_said(e)})", wait) from None
             raise GenerateError(
-                f"{self.endpoint} answered HTTP {e.status_code} ({_snippet(e.message)}), which retrying cannot fix. "
+                f"{self.endpoint} answered HTTP {e.status_code} ({_said(e)}), which retrying cannot fix. "
                 f"Check generate.openai.model ({self.p.model!r}) and {self.where}: an OpenAI-compatible base URL "
                 "usually ends in /v1."
             ) from None
@@ -571,7 +581,7 @@ def generate_openai(
 
     if todo:
         complete._client()  # fails here, once, when there is no key
-        with tqdm(total=len(todo), desc=f"generate@{skill.name}", unit="request") as bar:
+        with tqdm(total=len(todo), desc=f"generate@{skill.name}", unit="request", disable=None) as bar:  # TTY only
             run_parallel(work, todo, p.concurrency, lambda _: bar.update(), complete.stop)
 
     kept, invalid = NewPairs.against(hand), Counter()

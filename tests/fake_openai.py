@@ -29,6 +29,7 @@ FAULTS: dict[str, tuple[int, dict[str, str], bytes]] = {
     "not_object": (200, {}, b'["choices"]'),
     "no_choices": (200, {}, b'{"id": "x", "object": "chat.completion", "choices": []}'),
     "retry_after": (429, {"Retry-After": "1"}, json.dumps({"error": {"message": "Rate limit reached"}}).encode()),
+    "retry_after_long": (429, {"Retry-After": "3600"}, json.dumps({"error": {"message": "Quota exceeded"}}).encode()),
 }
 
 
