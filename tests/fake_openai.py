@@ -13,8 +13,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING
 
-import pytest
+if TYPE_CHECKING:
+    import pytest
 
 KEY = "sk-test-6f1d0c9e-never-write-me"  # the fake's API key: tests check it is written nowhere
 
