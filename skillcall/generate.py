@@ -503,11 +503,13 @@ class Completer:
 
 
 def pair_from_tool_call(tool_call: object, skill: Skill) -> Pair:
-    """One tool call -> a validated pair, or :class:`Rejected` with the reason (a CallError reason, ``wrong_tool``,
-    ``bad_arguments``, ``missing_utterance``, ``unrepresentable``: a line break or control character that the
-    example file cannot hold)."""
+    """One tool call -> a validated pair, or :class:`Rejected` with the reason (a CallError reason, ``bad_tool_call``,
+    ``wrong_tool``, ``bad_arguments``, ``missing_utterance``, ``unrepresentable``: a line break or control character
+    that the example file cannot hold)."""
     function = tool_call.get("function") if isinstance(tool_call, dict) else None
-    if not isinstance(function, dict) or function.get("name") != skill.name:
+    if not isinstance(function, dict):
+        raise Rejected("bad_tool_call")
+    if function.get("name") != skill.name:
         raise Rejected("wrong_tool")
     args = function.get("arguments") or "{}"
     try:

@@ -193,8 +193,9 @@ def test_injected_tool_calls_are_rejected_with_reasons_and_forge_nothing(tmp_pat
     assert report["invalid"] == {
         "unrepresentable": 3,  # a newline, U+2028 and U+0085 (each a line break to some reader) with markers after
         "invalid_value": 2,  # a number, an action outside the enum
-        "wrong_tool": 2,  # another tool's name, a tool call that is not an object
-        "bad_arguments": 1,
+        "wrong_tool": 1,  # another tool's name
+        "bad_tool_call": 1,  # a tool call that is not an object
+        "bad_arguments": 1,  # cut off
     }
     assert report["received"] == 10 and report["written"] == 2
     assert work.users() == ["jot this down", "add milk to my notes"]
