@@ -26,7 +26,12 @@ UNKNOWN_SKILL = "unknown_skill"
 UNKNOWN_PARAMETER = "unknown_parameter"
 INVALID_VALUE = "invalid_value"
 UNREPRESENTABLE = "unrepresentable"  # a control character, line break or lone surrogate: no file line can hold it
-_BAD_CATEGORIES = {"Cc": "control character", "Zl": "line separator", "Zp": "paragraph separator", "Cs": "lone surrogate"}
+_BAD_CATEGORIES = {
+    "Cc": "control character",
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+    "Cs": "lone surrogate",
+}
 
 
 class CallError(ValueError):
