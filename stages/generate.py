@@ -7,10 +7,13 @@ writes OUT_DIR/SKILL.txt and OUT_DIR/SKILL.report.json. PROMPTS_DIR holds genera
 
 Expected failures (a bad example file, bad params, an endpoint that refuses or stays down) print one paragraph on
 stderr, no traceback, and exit 1. SIGTERM and SIGINT stop the stage at once (exit 143 / 130): the responses
-received so far stay cached, so a rerun continues where it stopped.
+received so far stay cached, so a rerun continues where it stopped. Under ``dvc repro`` (``DVC_STAGE`` set), on
+Linux, the stage also stops when dvc does: dvc does not pass a SIGTERM on to its stage.
 """
 
 import argparse
+import ctypes
+import os
 import signal
 import sys
 
@@ -34,6 +37,16 @@ def _stop(signum: int, frame) -> None:
     raise Stopped(signum)
 
 
+def stop_with_parent() -> None:
+    """Under dvc on Linux: have the kernel send SIGTERM when the parent (dvc) exits (``PR_SET_PDEATHSIG``)."""
+    if "DVC_STAGE" not in os.environ or not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # 1 = PR_SET_PDEATHSIG
+    if os.getppid() != parent:  # it exited before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in ("skill", "examples_file", "out_dir", "prompts_dir", "cache_dir"):
@@ -54,10 +67,13 @@ def run(args: argparse.Namespace) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the stage; returns the exit status (errors and signals reported on stderr, without a traceback)."""
+def main(argv: list[str] | None = None, watch_parent: bool = False) -> int:
+    """Run the stage; returns the exit status (errors and signals reported on stderr, without a traceback).
+    ``watch_parent``: see :func:`stop_with_parent` (the command line sets it)."""
     args = parse_args(argv)
     try:
+        if watch_parent:
+            stop_with_parent()
         run(args)
     except EXPECTED as e:
         print(f"generate@{args.skill}: error: {e}", file=sys.stderr)
@@ -75,4 +91,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     signal.signal(signal.SIGTERM, _stop)
-    sys.exit(main())
+    sys.exit(main(watch_parent=True))

@@ -8,6 +8,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -424,3 +425,35 @@ def test_stage_cli_offline_with_repo_params(tmp_path):
         text=True,
     )
     assert bad.returncode != 0 and "weather.txt:2: expected the signature of 'timer'" in bad.stderr
+
+
+def test_stopping_dvc_repro_stops_the_generate_stage(tmp_path, monkeypatch):
+    """dvc does not pass SIGTERM on to a stage; the stage asks Linux for a signal when its parent exits."""
+    import psutil
+    from dvc_repo import copy_repo, env
+
+    with serving(monkeypatch, hang_s=60) as stuck:
+        stuck.faults = ["hang"] * 4
+        repo = copy_repo(tmp_path / "repo")
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["generate"]["backend"] = "openai"
+        params["generate"]["openai"] |= {"base_url": stuck.base_url, "timeout": 120.0, "concurrency": 1}
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        with open(tmp_path / "dvc.log", "w") as log:
+            dvc = subprocess.Popen(
+                [sys.executable, "-m", "dvc", "repro", "generate@notes"],
+                cwd=repo,
+                env=env(repo),
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + 90
+        while not stuck.requests:
+            assert dvc.poll() is None and time.monotonic() < deadline, (tmp_path / "dvc.log").read_text()
+            time.sleep(0.05)
+        (stage,) = [p for p in psutil.Process(dvc.pid).children(recursive=True) if "stages.generate" in p.cmdline()]
+        dvc.terminate()
+        dvc.wait(timeout=10)
+        _, alive = psutil.wait_procs([stage], timeout=5)
+        assert not alive, "the generate stage outlived dvc"
+    assert "stopped by SIGTERM" in (tmp_path / "dvc.log").read_text()
