@@ -417,7 +417,8 @@ class Completer:
         self.failures: Counter = Counter()
         self.stop, self.lock, self.not_before = threading.Event(), threading.Lock(), 0.0
 
-    def _client(self):
+    def connect(self):
+        """The openai client, made once (it needs the key; :class:`GenerateError` without one)."""
         if self.client is None:
             import openai  # here, not at the top: importing it costs ~0.6 s that the offline backend does not need
 
@@ -433,7 +434,7 @@ class Completer:
     def __call__(self, request: dict) -> dict:
         """The valid completion for ``request``, after up to ``max_retries`` retries, or :class:`GenerateError`."""
         body = {k: v for k, v in request.items() if k != "base_url"}
-        client = self._client()
+        client = self.connect()
         for attempt in range(self.p.max_retries + 1):
             self._sleep(self.not_before - time.monotonic())
             with self.lock:
@@ -445,20 +446,21 @@ class Completer:
                     self.failures[e.kind] += 1
                 if attempt == self.p.max_retries:
                     raise GenerateError(self._gave_up(attempt + 1, e)) from None
-                delay = self.p.retry_base_delay * 2**attempt if e.wait is None else e.wait
-                if delay > MAX_RETRY_AFTER:
+                if e.wait is None:
+                    self._sleep(self.p.retry_base_delay * 2**attempt)
+                    continue
+                if e.wait > MAX_RETRY_AFTER:
                     raise GenerateError(
-                        f"{self.endpoint} asks to wait {delay:.0f} s before retrying ({e}), more than "
+                        f"{self.endpoint} asks to wait {e.wait:.0f} s before retrying ({e}), more than "
                         f"{MAX_RETRY_AFTER:.0f} s: rerun later. Responses received so far are cached."
                     ) from None
-                if e.wait is not None:
-                    with self.lock:
-                        self.not_before = max(self.not_before, time.monotonic() + delay)
-                self._sleep(delay)
+                with self.lock:  # every thread waits: the limit is the endpoint's, not this request's
+                    self.not_before = max(self.not_before, time.monotonic() + e.wait)
         raise AssertionError("unreachable")
 
     def _sleep(self, seconds: float) -> None:
-        if self.stop.wait(max(0.0, seconds)) if seconds > 0 else self.stop.is_set():
+        """Wait ``seconds`` (if any); :class:`Cancelled` as soon as the run is stopped."""
+        if self.stop.wait(seconds) if seconds > 0 else self.stop.is_set():
             raise Cancelled
 
     def _attempt(self, client, body: dict) -> dict:
@@ -582,7 +584,7 @@ def generate_openai(
         return key
 
     if todo:
-        complete._client()  # fails here, once, when there is no key
+        complete.connect()  # fails here, once, when there is no key
         with tqdm(total=len(todo), desc=f"generate@{skill.name}", unit="request", disable=None) as bar:  # TTY only
             run_parallel(work, todo, p.concurrency, lambda _: bar.update(), complete.stop)
 
