@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import yaml
 
@@ -36,6 +36,9 @@ from skillcall.skills import Skill
 VALUES_FILE = "augment.yaml"  # in the prompts directory
 OTHER = "other"  # the skill of non-requests: generated from the grammar under `other:` in the values file
 SWAP_P = 0.8  # share of outputs from a pair with a slot that swap its value (the rest: surface variant only)
+WAKE_P = 0.15  # share of requests that start with a wake word ("alexa ...")
+INVOKE_P = 0.35  # share of requests of a skill with invocation phrases that start with one ("ask openai ...")
+FALSE_START_P = 0.1  # share of requests that restart their first words ("what's the uh what's the weather")
 OTHER_HAND_P = 0.3  # share of other() outputs made from hand examples (the rest: grammar)
 TRIES_PER_OUTPUT = 60  # give up after count * this many candidates (the report then shows the shortfall)
 
@@ -249,22 +252,39 @@ def _longest(utterance: str, forms: list[tuple[str, str]]) -> tuple[int, int, st
     return max(found, key=lambda f: (f[1] - f[0], -f[0]), default=None)
 
 
+_ARTICLE = re.compile(r"^(?:an?|the)\s+", re.I)
+
+
+def strip_article(value: str) -> str:
+    """``"the housing market"`` -> ``"housing market"``: topics and descriptions carry no leading article."""
+    return _ARTICLE.sub("", value, count=1)
+
+
 @dataclass(frozen=True)
 class ValueSlot:
-    """Values from lists, by class. ``case``: "proper" (the call keeps the listed spelling) or "verbatim"."""
+    """Values from lists, by class. ``case``: "proper" (the call keeps the listed spelling) or "verbatim".
+    ``articles``: a leading article is said but not part of the value ("about a dragon" -> ``"dragon"``)."""
 
     classes: dict[str, list[str]]
     case: str = "verbatim"
     default: str | None = None
     tail_punct: bool = False
+    articles: bool = False
+
+    def _key(self, value: str) -> str:
+        value = value.rstrip(".?!").lower()
+        return strip_article(value) if self.articles else value
 
     def class_of(self, value: str) -> str | None:
-        key = value.rstrip(".?!").lower()
-        return next((c for c, vs in self.classes.items() if key in (v.rstrip(".?!").lower() for v in vs)), self.default)
+        key = self._key(value)
+        return next((c for c, vs in self.classes.items() if key in map(self._key, vs)), self.default)
 
     def find(self, utterance: str, value: str) -> tuple[int, int, str] | None:
         kind, match = self.class_of(value), _search(utterance, value)
-        return (match.start(), match.end(), kind) if kind and match else None
+        if not (kind and match):
+            return None
+        before = re.search(r"(?<!\w)(?:an?|the)\s+$", utterance[: match.start()], re.I) if self.articles else None
+        return (before.start() if before else match.start(), match.end(), kind)
 
     def follows(self, spoken: str, value: str) -> bool:
         return self.case == "verbatim" and spoken == value
@@ -276,6 +296,8 @@ class ValueSlot:
         value = value.rstrip(".?!")
         if self.case == "proper":
             return replace(segment, text=value.lower() if segment.text.islower() else value, value=value)
+        if self.articles and strip_article(value) != value:
+            return replace(segment, text=value, value=strip_article(value))
         return replace(segment, text=value, value=None)
 
 
@@ -338,6 +360,9 @@ class Surface:
     polite_prefixes: list[str]
     polite_suffixes: list[str]
     imperative_verbs: frozenset[str]
+    wake_words: list[str] = field(default_factory=list)  # "alexa": said before a request, never part of a value
+    invocations: dict[str, list[str]] = field(default_factory=dict)  # skill -> "ask openai": carriers, not content
+    false_starts: list[str] = field(default_factory=list)  # "uh": between a restarted opening and the request
 
 
 @dataclass(frozen=True)
@@ -379,7 +404,8 @@ def _slot(spec: dict, where: str) -> Slot:
         raise AugmentError(f"{where}.default: {spec['default']!r} is not one of its classes")
     if spec.get("case", "verbatim") not in ("proper", "verbatim"):
         raise AugmentError(f"{where}.case: expected proper or verbatim")
-    return ValueSlot(classes, spec.get("case", "verbatim"), spec.get("default"), bool(spec.get("tail_punct")))
+    flags = bool(spec.get("tail_punct")), bool(spec.get("articles"))
+    return ValueSlot(classes, spec.get("case", "verbatim"), spec.get("default"), *flags)
 
 
 def load_values(path: str | Path) -> Values:
@@ -391,6 +417,9 @@ def load_values(path: str | Path) -> Values:
         surface = Surface(
             *(_strings(s[k], f"{path}: surface.{k}") for k in ("fillers", "polite_prefixes", "polite_suffixes")),
             frozenset(_strings(s["imperative_verbs"], f"{path}: surface.imperative_verbs")),
+            _strings(s["wake_words"], f"{path}: surface.wake_words"),
+            {k: _strings(v, f"{path}: surface.invocations.{k}") for k, v in s["invocations"].items()},
+            _strings(s["false_starts"], f"{path}: surface.false_starts"),
         )
         lists = {k: _strings(v, f"{path}: other.lists.{k}") for k, v in o["lists"].items()}
         families = {k: _strings(v, f"{path}: other.families.{k}") for k, v in o["families"].items()}
@@ -414,10 +443,18 @@ def load_values(path: str | Path) -> Values:
 # ---------------------------------------------------------------- templates from hand pairs, and their variants
 
 
+class Proposal(NamedTuple):
+    user: str
+    call: Call
+    method: str  # how it was made, counted in the report
+    origin: str  # the hand pair's place or the other() grammar family it comes from
+
+
 @dataclass(frozen=True)
 class Template:
     segments: tuple[Segment, ...]  # the core: no leading filler/politeness, no trailing "please" or punctuation
     args: tuple[tuple[str, str], ...]  # the hand call's arguments
+    origin: str = ""  # the hand pair's place, "examples/weather.txt:12"
 
     @property
     def has_slot(self) -> bool:
@@ -466,7 +503,7 @@ def make_template(pair: Pair, skill: Skill, slots: dict[str, Slot], surface: Sur
             segments += [Segment(text[pos:s]), Segment(text[s : min(e, end)], name, value, kind)]
             pos = min(e, end)
     segments.append(Segment(text[pos:end]))
-    return Template(tuple(s for s in segments if s.text or s.param), call.args)
+    return Template(tuple(s for s in segments if s.text or s.param), call.args, pair.file)
 
 
 def _first_word(text: str) -> str:
@@ -536,11 +573,24 @@ def _decorate(segments: list[Segment], rng: random.Random, surface: Surface) -> 
     return segments, question
 
 
+def _speech(segments: list[Segment], rng: random.Random, surface: Surface) -> list[Segment]:
+    """Maybe a false start ("set a uh set a timer") and a wake word ("alexa"): new text segments before the
+    request, so no argument value changes."""
+    words = "".join(s.text for s in segments).split()
+    if surface.false_starts and len(words) > 2 and rng.random() < FALSE_START_P:
+        opening = " ".join(words[: rng.randint(1, 2)])
+        segments = [Segment(f"{opening} {rng.choice(surface.false_starts)} "), *segments]
+    if surface.wake_words and rng.random() < WAKE_P:
+        segments = [Segment(rng.choice(surface.wake_words) + " "), *_decapitalise(segments)]
+    return segments
+
+
 def _case(segments: list[Segment], rng: random.Random, question: bool, tail_punct: bool) -> list[Segment]:
-    """Keep the case (60%), lower case without punctuation (25%), or a capitalised sentence with "." or "?".
+    """Keep the case (40%), lower case without punctuation as speech recognition writes it (45%), or a
+    capitalised sentence with "." or "?".
     ``tail_punct``: a final mark belongs to the last segment's value (``openai(prompt="Who wrote Hamlet?")``)."""
     r = rng.random()
-    if r < 0.6:
+    if r < 0.4:
         return segments
     if r < 0.85:
         return [replace(s, text=_strip_punct(s.text.lower())) for s in segments]
@@ -560,28 +610,37 @@ def _assemble(segments: list[Segment], skill: Skill, args: tuple[tuple[str, str]
     return " ".join("".join(s.text for s in segments).split()), Call(skill.name, tuple(values.items()))
 
 
-def _propose(rng: random.Random, templates: list[Template], skill: Skill, values: Values) -> tuple[str, Call, str]:
+def _propose(rng: random.Random, templates: list[Template], skill: Skill, values: Values) -> Proposal:
     """One candidate from a random hand template: a slot swap (``SWAP_P``) or only a surface variant."""
     template = rng.choice(templates)
     segments, method = list(template.segments), "surface"
     if template.has_slot and rng.random() < SWAP_P:
         segments = [values.slots[f"{skill.name}.{s.param}"].sample(rng, s) if s.param else s for s in segments]
         segments, method = _fix_articles(segments), "swap"
-    segments, question = _decorate(segments, rng, values.surface)
+    surface = values.surface
+    if surface.invocations.get(skill.name) and segments[0].param and rng.random() < INVOKE_P:  # none said yet
+        segments, question = (
+            [Segment(rng.choice(surface.invocations[skill.name]) + " "), *_decapitalise(segments)],
+            False,
+        )
+    else:
+        segments, question = _decorate(segments, rng, surface)
+    segments = _speech(segments, rng, surface)
     last = segments[-1]
     tail_punct = bool(last.param) and getattr(values.slots[f"{skill.name}.{last.param}"], "tail_punct", False)
     user, call = _assemble(_case(segments, rng, question, tail_punct), skill, template.args)
-    return user, call, method
+    return Proposal(user, call, method, template.origin)
 
 
-def _propose_other(rng: random.Random, hand: list[str], grammar: OtherGrammar) -> tuple[str, Call, str]:
+def _propose_other(rng: random.Random, hand: list[Pair], grammar: OtherGrammar) -> Proposal:
     """One non-request: a hand example (``OTHER_HAND_P``) or a grammar sentence, maybe with a filler; lower case
     without punctuation 30% of the time (no capitalised sentence: half sentences and noise have no full stop)."""
     if hand and rng.random() < OTHER_HAND_P:
-        text, method = rng.choice(hand), "hand"
+        pair = rng.choice(hand)
+        text, method, origin = pair.user, "hand", pair.file
     else:
         method, template = rng.choice([(f, t) for f, templates in grammar.families.items() for t in templates])
-        text = grammar.expand(template, rng)
+        text, origin = grammar.expand(template, rng), f"{VALUES_FILE}:other.{method}"
     r = rng.random()
     if r < 0.35:
         text = f"{rng.choice(grammar.fillers)} {text}"
@@ -589,7 +648,7 @@ def _propose_other(rng: random.Random, hand: list[str], grammar: OtherGrammar) -
         text = f"{text} {rng.choice(grammar.suffixes)}"
     if rng.random() < 0.3:
         text = _strip_punct(text.lower())
-    return " ".join(text.split()), Call(OTHER, ()), f"other:{method}"
+    return Proposal(" ".join(text.split()), Call(OTHER, ()), f"other:{method}", origin)
 
 
 @dataclass
@@ -637,22 +696,21 @@ def augment(hand: ExampleFile, count: int, seed: int, values: Values) -> tuple[l
     skill = hand.skill
     rng = random.Random(f"{seed}:{skill.name}")
     if skill.name == OTHER:
-        hand_users = [p.user for p in hand.pairs]
 
-        def propose() -> tuple[str, Call, str]:
-            return _propose_other(rng, hand_users, values.other)
+        def propose() -> Proposal:
+            return _propose_other(rng, hand.pairs, values.other)
     else:
         templates = [make_template(p, skill, values.slots, values.surface) for p in hand.pairs]
         templates = [t for t in templates if "".join(s.text for s in t.segments).strip()]
         if not templates:
             raise AugmentError(f"{hand.path}: no hand examples to augment")
 
-        def propose() -> tuple[str, Call, str]:
+        def propose() -> Proposal:
             return _propose(rng, templates, skill, values)
 
     kept, invalid, methods = NewPairs.against(hand), Counter(), Counter()
     while len(kept.pairs) < count and kept.counts["received"] < count * TRIES_PER_OUTPUT:
-        user, call, method = propose()
+        user, call, method, origin = propose()
         kept.counts["received"] += 1
         try:
             answer = str(validate(call, {skill.name: skill}))
@@ -662,6 +720,6 @@ def augment(hand: ExampleFile, count: int, seed: int, values: Values) -> tuple[l
         if not normalise(user):
             invalid["empty_utterance"] += 1
             continue
-        if kept.offer(Pair(user, answer, skill.name)):
+        if kept.offer(Pair(user, answer, skill.name, origin=origin)):
             methods[method] += 1
     return kept.pairs, kept.report(invalid) | {"methods": dict(sorted(methods.items()))}

@@ -49,6 +49,7 @@ class Pair:
     answer: str  # canonical call
     skill: str
     file: str = ""  # "examples/weather.txt:12", the line of the User: turn
+    origin: str = ""  # generated pairs: the hand example (its ``file``) or template they were made from
 
 
 @dataclass

@@ -36,13 +36,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from skillcall.augment import VALUES_FILE, NewPairs, augment, load_values
 from skillcall.calls import UNREPRESENTABLE, Call, CallError, bad_character, validate
+from skillcall.dataset import origins_path, write_jsonl
 from skillcall.examples import ExampleFile, Pair, pair_problem, read_text, write_example_file, write_text_atomic
 from skillcall.skills import Skill
 
@@ -129,6 +130,14 @@ def generate(
         counts["valid"] = counts.get("valid", 0) - unwritable.total()
     report = {"skill": hand.skill.name, "backend": params.backend, "source": BACKENDS[params.backend]}
     report |= {"seed": params.seed, "requested": count, **counts, "written": len(pairs)}
+    report["shortfall"] = max(0, count - len(pairs))
+    if report["shortfall"]:
+        warn(
+            warnings,
+            f"generate@{hand.skill.name}: wrote {len(pairs)} of {count} requested pairs (shortfall "
+            f"{report['shortfall']}): too few distinct valid candidates (see invalid and duplicates in the report); "
+            "add hand examples or values",
+        )
     report["warnings"] = [*report.get("warnings", []), *warnings]
     return pairs, report
 
@@ -146,13 +155,15 @@ def writable(pairs: list[Pair], skill: Skill) -> tuple[list[Pair], Counter]:
 
 
 def write_generated(out_dir: str | Path, skill: Skill, pairs: list[Pair], report: dict) -> tuple[Path, Path]:
-    """``<out_dir>/<skill>.txt`` (example-file format, pairs under ``#### Examples:``) and ``<skill>.report.json``,
-    each written atomically; the examples file reads back as exactly ``pairs`` (else nothing is written)."""
+    """``<out_dir>/<skill>.txt`` (example-file format, pairs under ``#### Examples:``), ``<skill>.report.json``
+    and ``<skill>.origins.jsonl`` (``{"user", "origin"}`` per pair, in order: what each pair was made from). The
+    examples file is written atomically and reads back as exactly ``pairs`` (else nothing is written)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     examples, report_path = out / f"{skill.name}.txt", out / f"{skill.name}.report.json"
     write_example_file(examples, skill, [], pairs)
     write_text_atomic(report_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    write_jsonl(origins_path(examples), [{"user": p.user, "origin": p.origin} for p in pairs])
     return examples, report_path
 
 
@@ -537,6 +548,11 @@ def pair_from_tool_call(tool_call: object, skill: Skill) -> Pair:
     return pair
 
 
+def _from_request(pair: Pair, request: dict) -> Pair:
+    """Every pair of one request has that request as its origin (it saw several hand examples: train split only)."""
+    return replace(pair, origin=f"openai:{request_key(request)[:16]}")
+
+
 def candidates(response: dict, skill: Skill) -> list[Pair | Rejected]:
     """Every tool call of every choice; a choice without one counts as ``no_tool_call``."""
     out: list[Pair | Rejected] = []
@@ -561,7 +577,7 @@ def generate_openai(
     warnings: list[str] | None = None,
 ) -> tuple[list[Pair], dict]:
     """All valid, new pairs the requests return (about ``count``; in request order, whatever the concurrency), and
-    the counts for the report. Fewer than ``count`` is a warning; none at all is a :class:`GenerateError`."""
+    the counts for the report. None at all is a :class:`GenerateError` (fewer than ``count``: see ``generate``)."""
     p, skill = params.openai, hand.skill
     assert p is not None
     p.check()
@@ -595,7 +611,7 @@ def generate_openai(
             if isinstance(candidate, Rejected):
                 invalid[candidate.reason] += 1
             else:
-                kept.offer(candidate)
+                kept.offer(_from_request(candidate, request))
     report = {"requests": len(requests), "cached_responses": len(unique) - len(todo), "api_responses": len(todo)}
     report |= {"api_calls": complete.calls, "failed_attempts": dict(sorted(complete.failures.items()))}
     report |= {"invalid_cache_entries": cache.invalid} | kept.report(invalid)
@@ -606,11 +622,5 @@ def generate_openai(
             f"(invalid: {report['invalid']}, duplicates of hand examples: {report['duplicates_of_hand']}, "
             f"duplicates: {report['duplicates']}). Check the model ({p.model!r}) and prompts/{SYSTEM_PROMPT}, "
             f"{USER_PROMPT}."
-        )
-    if len(kept.pairs) < count:
-        warn(
-            warnings,
-            f"generate@{skill.name}: {len(kept.pairs)} valid new pairs, fewer than the {count} requested "
-            f"(invalid: {report['invalid']}, duplicates: {report['duplicates'] + report['duplicates_of_hand']})",
         )
     return kept.pairs, report

@@ -2,7 +2,8 @@
 
     python -m stages.generate SKILL EXAMPLES_FILE OUT_DIR PROMPTS_DIR CACHE_DIR
 
-writes OUT_DIR/SKILL.txt and OUT_DIR/SKILL.report.json. PROMPTS_DIR holds generate_system.txt, generate_user.txt
+writes OUT_DIR/SKILL.txt, OUT_DIR/SKILL.report.json and OUT_DIR/SKILL.origins.jsonl. Only the hand examples of the
+train split (decided by the ``collect:`` params, see skillcall.dataset) are built on. PROMPTS_DIR holds generate_system.txt, generate_user.txt
 (openai backend) and augment.yaml (offline backend); CACHE_DIR keeps the openai responses (never deleted).
 
 Expected failures (a bad example file, bad params, an endpoint that refuses or stays down) print one paragraph on
@@ -18,6 +19,7 @@ import signal
 import sys
 
 from skillcall.augment import AugmentError
+from skillcall.dataset import CollectParams, assign_splits, drop_held_out, train_examples
 from skillcall.examples import ExampleError, read_example_file
 from skillcall.generate import GenerateError, GenerateParams, generate, write_generated
 from skillcall.params import ParamsError, load_params
@@ -55,11 +57,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> None:
-    params = load_params("generate", GenerateParams)
+    params, split = load_params("generate", GenerateParams), load_params("collect", CollectParams)
     hand = read_example_file(args.examples_file)
     if hand.skill.name != args.skill:
         raise ExampleError(hand.skill.source, f"expected the signature of {args.skill!r}, got {hand.skill.signature}")
-    pairs, report = generate(hand, params, args.prompts_dir, args.cache_dir)
+    assignment = assign_splits(hand.pairs, split.seed, split.val_fraction, split.test_fraction)
+    pairs, report = generate(train_examples(hand, assignment), params, args.prompts_dir, args.cache_dir)
+    held_out = [p for p in hand.pairs if assignment[p.file] != "train"]
+    pairs, report["dropped_held_out_skeleton"] = drop_held_out(pairs, held_out)
+    report["written"] = len(pairs)
     examples, _ = write_generated(args.out_dir, hand.skill, pairs, report)
     warned = f", {len(report['warnings'])} warning(s) (see above and the report)" if report["warnings"] else ""
     print(

@@ -16,7 +16,11 @@ def env(cwd: Path | None = None) -> dict[str, str]:
 
     With ``cwd``, W&B (offline) keeps its artifact staging, cache and settings in ``cwd/.wandb_home``, not in $HOME.
     """
-    out = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "WANDB_MODE": "offline"}
+    out = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "WANDB_MODE": "offline",
+    }
     if cwd is not None:
         for var in ("WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR", "WANDB_ARTIFACT_DIR"):
             out[var] = str(Path(cwd).resolve() / ".wandb_home" / var.lower())
@@ -33,7 +37,10 @@ def run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> 
 def copy_repo(dest: Path) -> Path:
     """Copy the git-tracked and untracked-but-not-ignored files (no DVC outputs, no venv) into a fresh git repo."""
     listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO, capture_output=True, check=True
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
     ).stdout.decode()
     for name in filter(None, listed.split("\0")):
         src = REPO / name

@@ -7,8 +7,23 @@ from pathlib import Path
 
 import pytest
 
-from skillcall.dataset import CollectParams, Row, collect, dedupe, normalise, parse_rejections, split, write_jsonl
-from skillcall.examples import ExampleError, load_skills
+from skillcall.dataset import (
+    CollectParams,
+    Row,
+    assign_splits,
+    collect,
+    dedupe,
+    drop_held_out,
+    hand_pairs,
+    normalise,
+    parse_rejections,
+    skeleton,
+    split,
+    train_examples,
+    write_jsonl,
+)
+from skillcall.examples import ExampleError, Pair, load_skills, read_example_file
+from skillcall.generate import write_generated
 from skillcall.params import ParamsError, load_params
 
 REPO = Path(__file__).resolve().parents[1]
@@ -20,17 +35,32 @@ def _skill_file(path: Path, signature: str, pairs: list[tuple[str, str]]) -> Non
     path.write_text(f"#### Prompt:\n{signature} description.\n\n#### Examples:\n\n{body}")
 
 
+CITIES = ["Oslo", "Paris", "Rome", "Lima", "Kyiv", "Doha", "Bern", "Riga", "Baku", "Oran"]
+SHAPES = [  # ten distinct weather templates: ten groups
+    "weather in {}",
+    "is it raining in {}",
+    "how cold is it in {}",
+    "forecast for {} please",
+    "do I need a coat in {}",
+    "will it snow in {}",
+    "how hot is {} today",
+    "is it sunny in {} right now",
+    "what's the wind like in {}",
+    "temperature in {} tonight",
+]
+
+
 @pytest.fixture
 def example_dir(tmp_path: Path) -> Path:
+    """weather: ten templates x one city each; other: twenty one-off remarks."""
     d = tmp_path / "examples"
     d.mkdir()
-    cities = ["Oslo", "Paris", "Rome", "Lima", "Kyiv", "Doha", "Bern", "Riga", "Baku", "Oran"]
-    _skill_file(
-        d / "weather.txt",
-        'weather(location="[location]")',
-        [(f"weather in {c}", f"weather(location='{c}')") for c in cities],
-    )
-    _skill_file(d / "other.txt", "other()", [(f"chatter number {i}", "other()") for i in range(20)])
+    pairs = [(s.format(c), f"weather(location='{c}')") for s, c in zip(SHAPES, CITIES, strict=True)]
+    _skill_file(d / "weather.txt", 'weather(location="[location]")', pairs)
+    words = "apple river candle violin meadow pepper saddle lantern marble thunder".split()
+    remarks = [f"my {a} is next to the {b}" for a, b in zip(words, words[1:] + words[:1], strict=True)]
+    remarks += [f"i never liked {w} much" for w in words]
+    _skill_file(d / "other.txt", "other()", [(r, "other()") for r in remarks])
     return d
 
 
@@ -38,7 +68,17 @@ def test_normalise():
     assert normalise("  Um, what's the WEATHER?! ") == "um whats the weather"
 
 
-def test_determinism_stratification_and_no_leakage(example_dir, tmp_path):
+def test_skeleton_masks_values_numbers_and_decorations():
+    assert skeleton("Alexa, could you tell me the weather in New York?", "weather(location='New York')") == (
+        "tell me the weather in X"
+    )
+    assert skeleton("timer for 2 hours", "timer(duration='2 hours')") == skeleton(
+        "um timer for twenty five minutes", "timer(duration='25 minutes')"
+    )
+    assert skeleton("who wrote hamlet", "openai(prompt='who wrote hamlet')") == "who wrote hamlet"  # content kept
+
+
+def test_determinism_stratification_and_origins(example_dir, tmp_path):
     skills = load_skills(example_dir)
     a, stats = collect(example_dir, None, None, skills, PARAMS)
     b, _ = collect(example_dir, None, None, skills, PARAMS)
@@ -50,38 +90,101 @@ def test_determinism_stratification_and_no_leakage(example_dir, tmp_path):
         "other": {"train": 12, "val": 4, "test": 4},
         "weather": {"train": 6, "val": 2, "test": 2},
     }
-    seen = [normalise(r.user) for rows in a.values() for r in rows]
-    assert len(seen) == len(set(seen)) == 30
+    assert stats["origins"] == {"train": 18, "val": 6, "test": 6}
+    assert all(r.origin == r.file for rows in a.values() for r in rows)
     c, _ = collect(example_dir, None, None, skills, CollectParams(seed=1, val_fraction=0.2, test_fraction=0.2))
     assert [r.user for r in c["test"]] != [r.user for r in a["test"]]
 
 
-def test_every_pair_accounted_for(example_dir, tmp_path):
-    gen = tmp_path / "generated"
-    gen.mkdir()
+def test_near_duplicate_hand_examples_share_a_split(tmp_path):
+    """The old fixture: ten slot-swaps of one template. A per-utterance split put the template in every split
+    (a leak); grouped by skeleton it lands in one, whole."""
+    d = tmp_path / "examples"
+    d.mkdir()
     _skill_file(
-        gen / "weather.txt",
+        d / "weather.txt",
         'weather(location="[location]")',
+        [(f"weather in {c}", f"weather(location='{c}')") for c in CITIES],
+    )
+    _skill_file(d / "other.txt", "other()", [(f"uh, {s}", "other()") for s in ("hi", "bye", "yes", "no", "why")])
+    splits, _ = collect(d, None, None, load_skills(d), PARAMS)
+    weather = {name for name, rows in splits.items() for r in rows if r.skill == "weather"}
+    assert weather == {"train"}  # ten rows of one group fit neither a 2-row val nor a 2-row test
+    assignment = assign_splits(
+        [Pair(f"weather in {c}", f'weather(location="{c}")', "weather", f"w:{i}") for i, c in enumerate(CITIES)],
+        0,
+        0.5,
+        0.5,
+    )
+    assert len(set(assignment.values())) == 1
+
+
+def _generated(gen: Path, skill: str, pairs: list[tuple[str, str, str]]) -> None:
+    """A generated file written by the generate stage's writer, with origins."""
+    spec = load_skills(gen.parent / "examples")[skill]
+    made = [Pair(u, a, skill, origin=o) for u, a, o in pairs]
+    write_generated(gen, spec, made, {"source": "augmented"})
+
+
+def test_every_pair_accounted_for_and_generated_rows_follow_their_origin(example_dir, tmp_path):
+    gen = tmp_path / "generated"
+    skills = load_skills(example_dir)
+    assignment = assign_splits([p for p in hand_pairs(example_dir, skills)], 0, 0.2, 0.2)
+    train_origin = next(o for o, s in assignment.items() if s == "train" and "weather" in o)
+    _generated(
+        gen,
+        "weather",
         [
-            ("Weather in OSLO!", "weather(location='Oslo')"),
-            ("weather in Tokyo", "weather(location='Tokyo')"),
-            ("chatter number 3", "weather()"),
-            ("weather in Cairo", "weather(location='Cairo')"),
+            ("Weather in OSLO!", 'weather(location="Oslo")', train_origin),  # duplicate of a hand pair
+            ("weather in Tokyo", 'weather(location="Tokyo")', train_origin),
+            ("my apple is next to the river", "weather()", train_origin),  # contradicts a hand pair
+            ("weather in Cairo", 'weather(location="Cairo")', train_origin),
+            ("grammar weather", "weather()", "augment.yaml:other.chatter"),
         ],
     )
-    (gen / "weather.report.json").write_text(json.dumps({"source": "augmented"}))
     rejected = tmp_path / "rejected.txt"
-    rejected.write_text("# comment\nweather: weather in cairo\nchatter number 0\n")
-    skills = load_skills(example_dir)
+    rejected.write_text("# comment\nweather: weather in cairo\nmy river is next to the candle\n")
     splits, stats = collect(example_dir, gen, rejected, skills, PARAMS)
-    assert stats["read"] == 34
-    assert (stats["duplicates"], stats["rejected"], stats["conflicts"], stats["kept"]) == (1, 2, 1, 30)
+    assert stats["read"] == 35
+    assert (stats["duplicates"], stats["rejected"], stats["conflicts"], stats["kept"]) == (1, 2, 1, 31)
     assert stats["read"] == stats["kept"] + stats["duplicates"] + stats["rejected"] + stats["conflicts"]
     assert sum(stats["splits"].values()) == stats["kept"]
-    assert stats["per_source"] == {"augmented": 1, "hand": 29}
-    rows = [r for rows in splits.values() for r in rows]
-    assert {r.user for r in rows if r.source == "augmented"} == {"weather in Tokyo"}
-    assert all(r.file.startswith(str(example_dir)) or r.file.startswith(str(gen)) for r in rows)
+    assert stats["per_source"] == {"augmented": 2, "hand": 29}
+    generated = [r for r in splits["train"] if r.source == "augmented"]
+    assert {(r.user, r.origin) for r in generated} == {
+        ("weather in Tokyo", train_origin),
+        ("grammar weather", "augment.yaml:other.chatter"),
+    }
+    for name, rows in splits.items():
+        assert all(assignment.get(r.origin, "train") == name for r in rows)
+
+
+def test_generated_rows_from_held_out_or_unknown_origins_are_errors(example_dir, tmp_path):
+    skills = load_skills(example_dir)
+    assignment = assign_splits(hand_pairs(example_dir, skills), 0, 0.2, 0.2)
+    test_origin = next(o for o, s in assignment.items() if s == "test" and "weather" in o)
+    for origin, message in ((test_origin, "a test example"), ("examples/gone.txt:3", "is no hand example")):
+        gen = tmp_path / origin.replace("/", "_")
+        _generated(gen, "weather", [("weather in Tokyo", 'weather(location="Tokyo")', origin)])
+        with pytest.raises(ExampleError, match=message):
+            collect(example_dir, gen, None, skills, PARAMS)
+    (gen / "weather.origins.jsonl").unlink()
+    with pytest.raises(ExampleError, match=r"weather.txt:1: no weather.origins.jsonl beside it"):
+        collect(example_dir, gen, None, skills, PARAMS)
+
+
+def test_generate_builds_only_on_train_examples_and_drops_held_out_skeletons(example_dir):
+    skills = load_skills(example_dir)
+    hand = read_example_file(example_dir / "weather.txt", skills)
+    assignment = assign_splits(hand.pairs, 0, 0.2, 0.2)
+    train = train_examples(hand, assignment)
+    assert {p.file for p in train.pairs} == {o for o, s in assignment.items() if s == "train"}
+    held = [p for p in hand.pairs if assignment[p.file] != "train"]
+    copy = Pair(
+        "uh " + held[0].user.replace(held[0].answer.split('"')[1], "Tokyo"), 'weather(location="Tokyo")', "weather"
+    )
+    kept, dropped = drop_held_out([copy, *train.pairs], held)
+    assert (kept, dropped) == (train.pairs, 1)
 
 
 def test_conflicting_hand_duplicate_is_an_error(example_dir):
@@ -101,8 +204,9 @@ def test_dedupe_keeps_first():
 
 
 def test_split_handles_tiny_skills():
-    rows = [Row(f"u{i}", "other()", "other", "hand", "") for i in range(2)]
-    parts = split(rows, 0, 0.1, 0.15)
+    pairs = [Pair(f"remark {w}", "other()", "other", f"o:{w}") for w in ("alpha", "beta")]
+    rows = [Row(p.user, p.answer, p.skill, "hand", p.file, p.file) for p in pairs]
+    parts = split(rows, assign_splits(pairs, 0, 0.1, 0.15), 0)
     assert sum(len(v) for v in parts.values()) == 2
 
 
@@ -149,5 +253,5 @@ def test_collect_stage_cli_writes_splits_and_stats(example_dir, tmp_path, monkey
     stats = json.loads((out / "stats.json").read_text())
     assert stats["splits"] == {"train": 18, "val": 6, "test": 6}
     rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
-    assert set(rows[0]) == {"user", "answer", "skill", "source", "file"}
+    assert set(rows[0]) == {"user", "answer", "skill", "source", "file", "origin"}
     assert Counter(r["skill"] for r in rows) == {"other": 12, "weather": 6}

@@ -253,12 +253,9 @@ def test_openai_candidates_parsed_and_invalid_ones_reported(tmp_path, server, ca
     assert pairs[0].answer == 'notes(action="add", note="buy 0 apples")'  # request 0 (seed 0), choice 0
     assert report["base_url"] == server.base_url and report["base_url_from"] == "generate.openai.base_url"
     assert report["failed_attempts"] == {} and report["concurrency"] == 8
-    assert report["warnings"] == [
-        "generate@notes: 4 valid new pairs, fewer than the 12 requested "
-        + (
-            "(invalid: {'invalid_value': 4, 'missing_utterance': 4, 'no_tool_call': 2, 'unknown_parameter': 4}, "
-            "duplicates: 0)"
-        )
+    assert report["shortfall"] == 8 and report["warnings"] == [
+        "generate@notes: wrote 4 of 12 requested pairs (shortfall 8): too few distinct valid candidates (see invalid "
+        "and duplicates in the report); add hand examples or values"
     ]
     assert f"WARNING: {report['warnings'][0]}" in capsys.readouterr().err
     out, _ = write_generated(tmp_path / "generated", notes_hand(tmp_path).skill, pairs, report)
@@ -383,7 +380,9 @@ def test_stage_cli_openai_writes_no_key_anywhere(tmp_path, server):
     work = tmp_path / "work"
     write_hand(work / "examples", "notes")
     params = openai_params(server.base_url)
-    (work / "params.yaml").write_text(yaml.safe_dump({"generate": {**vars(params), "openai": vars(params.openai)}}))
+    params = {"generate": {**vars(params), "openai": vars(params.openai)}}
+    params["collect"] = {"seed": 0, "val_fraction": 0.0, "test_fraction": 0.0}  # every hand example in train
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = [
         sys.executable,
@@ -408,7 +407,7 @@ def test_stage_cli_openai_writes_no_key_anywhere(tmp_path, server):
 
 def test_stage_cli_offline_with_repo_params(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"generate": params["generate"]}))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({k: params[k] for k in ("generate", "collect")}))
     write_hand(tmp_path / "examples", "weather")
     args = [sys.executable, "-m", "stages.generate", "weather", "examples/weather.txt", "out", str(PROMPTS), "cache"]
     proc = subprocess.run(

@@ -47,7 +47,8 @@ class Work:
         (root / "examples" / "notes.txt").write_text(NOTES)
         params = {"skills": ["notes"], "backend": "openai", "seed": 0, "per_skill": per_skill}
         params["openai"] = {**OPENAI, "base_url": base_url, **openai}
-        (root / "params.yaml").write_text(yaml.safe_dump({"generate": params}))
+        split = {"seed": 0, "val_fraction": 0.0, "test_fraction": 0.0}  # generation builds on train examples only
+        (root / "params.yaml").write_text(yaml.safe_dump({"generate": params, "collect": split}))
         self.requests = -(-per_skill // (params["openai"]["n"] * 2))  # the fake answers 2 tool calls per choice
 
     def cache(self) -> dict[int, dict]:
@@ -203,7 +204,7 @@ def test_injected_tool_calls_are_rejected_with_reasons_and_forge_nothing(tmp_pat
     assert "forged" not in text and text.count("### User:") == 2
     answers = [p.answer for p in read_example_file(tmp_path / "data/generated/notes.txt").pairs]
     assert answers[0] == 'notes(action="add", note="x\\"), other(\\"")'  # escaped: one call, the quote kept
-    assert "WARNING: generate@notes: 2 valid new pairs, fewer than the 4 requested" in err
+    assert "WARNING: generate@notes: wrote 2 of 4 requested pairs (shortfall 2)" in err
     assert report["warnings"] == [next(x for x in err.splitlines() if x.startswith("WARNING"))[len("WARNING: ") :]]
 
 

@@ -1,12 +1,25 @@
 from dvc_repo import copy_repo, ran_stages, run
 
+from skillcall.dataset import SPLITS, read_rows, skeleton
 
-def test_dvc_repro_collect_then_nothing_to_do(tmp_path):
+
+def test_dvc_repro_collect_is_leak_free_then_nothing_to_do(tmp_path):
+    """The real examples and augmenter through the real `dvc repro`: no origin in two splits, no val/test
+    skeleton (values, numbers, fillers masked) in train, val/test only hand examples; a second repro is a no-op."""
     repo = copy_repo(tmp_path)
     first = run(["dvc", "repro", "collect"], repo)
     assert "collect" in ran_stages(first)
-    for split in ("train", "val", "test"):
-        assert (repo / "data" / "dataset" / f"{split}.jsonl").stat().st_size > 0
+    rows = {name: read_rows(repo / "data" / "dataset" / f"{name}.jsonl") for name in SPLITS}
+    assert all(rows[name] for name in SPLITS)
+    origins = {name: {r.origin for r in rows[name]} for name in SPLITS}
+    assert all(r.origin for name in SPLITS for r in rows[name])
+    assert not origins["train"] & origins["val"] and not origins["train"] & origins["test"]
+    assert not origins["val"] & origins["test"]
+    train_skeletons = {skeleton(r.user, r.answer) for r in rows["train"]}
+    for name in ("val", "test"):
+        assert {r.source for r in rows[name]} == {"hand"}
+        leaks = [r.user for r in rows[name] if skeleton(r.user, r.answer) in train_skeletons]
+        assert leaks == [], f"{name} rows whose skeleton is in train: {leaks}"
     assert (repo / "data" / "dataset" / "stats.json").exists()
     second = run(["dvc", "repro", "collect"], repo)
     assert ran_stages(second) == []

@@ -3,10 +3,12 @@
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from skillcall.dataset import CollectParams, collect
-from skillcall.examples import Pair, load_skills, write_example_file
+from skillcall.examples import Pair, load_skills
+from skillcall.generate import write_generated
 
 REPO = Path(__file__).resolve().parents[1]
 GENERATED = ["how cold is it in Oslo", "weather in Lima please", "is it sunny in Rome", "uh forecast for Kyiv"]
@@ -28,8 +30,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
     pairs = [
         Pair(u, f'weather(location="{u.split()[-1] if u != GENERATED[1] else "Lima"}")', "weather") for u in GENERATED
     ]
-    generated.mkdir()
-    write_example_file(generated / "weather.txt", skill, [], pairs)
+    write_generated(generated, skill, [replace(p, origin="augment.yaml:test") for p in pairs], {"source": "augmented"})
     return examples, generated, rejected
 
 
