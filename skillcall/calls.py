@@ -11,8 +11,11 @@ True
 from __future__ import annotations
 
 import ast
+import io
 import json
 import re
+import tokenize
+import unicodedata
 from dataclasses import dataclass
 
 from skillcall.skills import Skills
@@ -22,10 +25,17 @@ NOT_A_CALL = "not_a_call"
 UNKNOWN_SKILL = "unknown_skill"
 UNKNOWN_PARAMETER = "unknown_parameter"
 INVALID_VALUE = "invalid_value"
+UNREPRESENTABLE = "unrepresentable"  # a control character, line break or lone surrogate: no file line can hold it
+_BAD_CATEGORIES = {
+    "Cc": "control character",
+    "Zl": "line separator",
+    "Zp": "paragraph separator",
+    "Cs": "lone surrogate",
+}
 
 
 class CallError(ValueError):
-    """``reason`` is one of NOT_A_CALL, UNKNOWN_SKILL, UNKNOWN_PARAMETER, INVALID_VALUE."""
+    """``reason`` is one of NOT_A_CALL, UNKNOWN_SKILL, UNKNOWN_PARAMETER, INVALID_VALUE, UNREPRESENTABLE."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
@@ -45,13 +55,37 @@ class Call:
         return f"{self.name}({', '.join(f'{k}={json.dumps(v, ensure_ascii=False)}' for k, v in self.args)})"
 
 
+def bad_character(text: str) -> str | None:
+    """What makes ``text`` unfit for one line of an example file (a control character, a line or paragraph
+    separator, a lone surrogate), or None. Tabs and newlines count: an utterance is one line, and so is a call.
+
+    >>> bad_character("set a timer"), bad_character("a\u2028### User: b")
+    (None, 'line separator U+2028 at index 1')
+    """
+    for i, ch in enumerate(text):
+        kind = _BAD_CATEGORIES.get(unicodedata.category(ch))
+        if kind:
+            return f"{kind} U+{ord(ch):04X} at index {i}"
+    return None
+
+
+def _string_tokens(source: str) -> int:
+    """How many string literals ``source`` (one argument value) is made of: 2+ is implicit concatenation."""
+    try:
+        return sum(t.type == tokenize.STRING for t in tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return 0
+
+
 def parse_call(text: str) -> Call:
     """``'timer(duration="10 minutes")'`` -> ``Call('timer', (('duration', '10 minutes'),))``.
 
-    Exactly one call of a plain name with keyword arguments whose values are string literals.
+    Exactly one call of a plain name with keyword arguments whose values are single string literals (no implicit
+    concatenation such as ``"5" "minutes"``), each argument given once.
     """
+    source = text.strip()
     try:
-        tree = ast.parse(text.strip(), mode="eval")
+        tree = ast.parse(source, mode="eval")
     except SyntaxError:
         raise CallError(NOT_A_CALL, f"not a call: {text!r} does not parse") from None
     node = tree.body
@@ -67,6 +101,12 @@ def parse_call(text: str) -> Call:
             raise CallError(NOT_A_CALL, f"**kwargs are not allowed: {text!r}")
         if not (isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str)):
             raise CallError(NOT_A_CALL, f"argument {kw.arg!r} must be a string literal: {text!r}")
+        if any(k == kw.arg for k, _ in args):
+            raise CallError(NOT_A_CALL, f"argument {kw.arg!r} is given twice: {text!r}")
+        if _string_tokens(ast.get_source_segment(source, kw.value) or "") != 1:
+            raise CallError(
+                NOT_A_CALL, f"argument {kw.arg!r} is several string literals joined implicitly; write one: {text!r}"
+            )
         args.append((kw.arg, kw.value.value))
     return Call(node.func.id, tuple(args))
 
@@ -79,12 +119,16 @@ def validate(call: Call | str, skills: Skills) -> Call:
     if skill is None:
         raise CallError(UNKNOWN_SKILL, f"unknown skill {call.name!r} (known: {', '.join(sorted(skills))})")
     given = dict(call.args)
+    if len(given) != len(call.args):
+        raise CallError(NOT_A_CALL, f"{skill.name}() is given an argument twice: {call}")
     for name, value in given.items():
         param = skill.param(name)
         if param is None:
             raise CallError(
                 UNKNOWN_PARAMETER, f"{skill.name}() has no parameter {name!r}; signature: {skill.signature}"
             )
+        if problem := bad_character(value):
+            raise CallError(UNREPRESENTABLE, f"{skill.name}({name}=...) holds a {problem}: {value!r}")
         if param.choices and value and value not in param.choices:
             raise CallError(
                 INVALID_VALUE, f"{skill.name}({name}=...) must be one of {'|'.join(param.choices)}, got {value!r}"

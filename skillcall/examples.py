@@ -13,18 +13,21 @@
     User: do I need an umbrella today          <- otto's variant without ###, also accepted
     Assistant: weather()
 
-Strict by default: any malformed line raises :class:`ExampleError` naming ``file:line``.
-``lenient=True`` skips such lines instead and lists each one in ``ExampleFile.warnings``.
+Strict by default: any malformed line raises :class:`ExampleError` naming ``file:line``, and so does a byte that
+is not UTF-8 or an utterance holding a control character. ``lenient=True`` skips such lines instead and lists each
+one in ``ExampleFile.warnings``. Lines end at ``\n``, ``\r\n`` or ``\r`` only (never at U+2028 and the like), and
+the writer refuses what would not read back as the same pairs.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from skillcall.calls import CallError, validate
+from skillcall.calls import UNREPRESENTABLE, CallError, bad_character, validate
 from skillcall.skills import SignatureError, Skill, Skills, parse_signature
 
 HEADERS = {"#### Prompt:": "prompt", "#### Prompt Examples:": "prompt_examples", "#### Examples:": "examples"}
@@ -62,10 +65,32 @@ class ExampleFile:
         return self.prompt_examples + self.examples
 
 
+def read_text(path: str | Path) -> str:
+    """The file's text; a byte that is not UTF-8 is an :class:`ExampleError` at its line. A leading BOM is dropped."""
+    data = Path(path).read_bytes()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
+        raise ExampleError(
+            f"{path}:{line}",
+            f"byte 0x{data[e.start]:02x} at column {column} is not UTF-8 ({e.reason}); save the file as UTF-8",
+        ) from None
+    return text
+
+
+def _lines(text: str) -> list[str]:
+    """Lines as an editor numbers them: split at ``\n``/``\r\n``/``\r`` only, unlike ``str.splitlines``."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+
+
 def make_pair(user: str, answer: str, skills: Skills, where: str) -> Pair:
     """Validate ``answer`` against ``skills`` and return a canonical :class:`Pair`."""
     if not user.strip():
         raise ExampleError(where, "empty user utterance")
+    if problem := bad_character(user):
+        raise ExampleError(where, f"the user utterance holds a {problem}; an utterance is plain text on one line")
     try:
         call = validate(answer, skills)
     except CallError as e:
@@ -101,12 +126,12 @@ def _read_signature(lines: list[str], path: str) -> tuple[Skill, int]:
 
 def read_skill(path: str | Path) -> Skill:
     """Only the skill spec of an example file."""
-    return _read_signature(Path(path).read_text(encoding="utf-8").splitlines(), str(path))[0]
+    return _read_signature(_lines(read_text(path)), str(path))[0]
 
 
 def parse_example_text(text: str, path: str, skills: Skills | None = None, lenient: bool = False) -> ExampleFile:
     """Parse one file's text. Answers are validated against ``skills`` (default: this file's skill only)."""
-    lines = text.splitlines()
+    lines = _lines(text)
     skill, start = _read_signature(lines, path)
     skills = dict(skills or {})
     skills.setdefault(skill.name, skill)
@@ -160,7 +185,7 @@ def parse_example_text(text: str, path: str, skills: Skills | None = None, lenie
 
 
 def read_example_file(path: str | Path, skills: Skills | None = None, lenient: bool = False) -> ExampleFile:
-    return parse_example_text(Path(path).read_text(encoding="utf-8"), str(path), skills, lenient)
+    return parse_example_text(read_text(path), str(path), skills, lenient)
 
 
 def example_paths(directory: str | Path) -> list[Path]:
@@ -194,8 +219,59 @@ def format_example_file(skill: Skill, prompt_examples: list[Pair], examples: lis
     return f"{head}\n\n#### Prompt Examples:\n{block(prompt_examples)}\n#### Examples:\n{block(examples)}"
 
 
-def write_example_file(path: str | Path, skill: Skill, prompt_examples: list[Pair], examples: list[Pair]) -> None:
-    Path(path).write_text(format_example_file(skill, prompt_examples, examples), encoding="utf-8")
+def pair_problem(pair: Pair, skills: Skills) -> tuple[str, str] | None:
+    """``(reason, message)`` when the example format cannot hold ``pair`` so that it reads back the same, else None.
+
+    Reasons: ``missing_utterance``, ``unrepresentable`` (a control character, line break or lone surrogate),
+    ``not_canonical`` (an utterance with surrounding spaces, an answer not in canonical form) or the answer's
+    :class:`CallError` reason.
+
+    >>> from skillcall.skills import parse_signature
+    >>> pair_problem(Pair("hi\\n### User: x", "other()", "other"), {"other": parse_signature("other()")})[0]
+    'unrepresentable'
+    """
+    if not pair.user.strip():
+        return "missing_utterance", "empty user utterance"
+    if problem := bad_character(pair.user):
+        return UNREPRESENTABLE, f"the user utterance {pair.user!r} holds a {problem}"
+    if pair.user != pair.user.strip():
+        return "not_canonical", f"the user utterance {pair.user!r} has surrounding white space"
+    try:
+        answer = str(validate(pair.answer, skills))
+    except CallError as e:
+        return e.reason, f"the answer {pair.answer!r} is invalid: {e}"
+    if answer != pair.answer:
+        return "not_canonical", f"the answer {pair.answer!r} is not canonical ({answer!r})"
+    return None
+
+
+def write_example_file(
+    path: str | Path, skill: Skill, prompt_examples: list[Pair], examples: list[Pair], skills: Skills | None = None
+) -> None:
+    """Write atomically what :func:`parse_example_text` reads back as the same pairs, or raise :class:`ExampleError`
+    naming the first pair it cannot hold (see :func:`pair_problem`). Answers are checked against ``skills``
+    (default: ``skill`` only)."""
+    skills = dict(skills or {skill.name: skill})
+    skills.setdefault(skill.name, skill)
+    for i, pair in enumerate(prompt_examples + examples):
+        if problem := pair_problem(pair, skills):
+            raise ExampleError(f"{path}", f"cannot write pair {i + 1} ({problem[0]}): {problem[1]}")
+    text = format_example_file(skill, prompt_examples, examples)
+    again = parse_example_text(text, str(path), skills)
+    if [(p.user, p.answer) for p in again.pairs] != [(p.user, p.answer) for p in prompt_examples + examples]:
+        raise ExampleError(f"{path}", "the pairs would not read back as written; nothing was written")
+    write_text_atomic(path, text)
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to a temporary file beside ``path``, then rename: never a half-written file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def read_pairs_file(path: str | Path, skills: Skills, lenient: bool = False) -> tuple[list[Pair], list[str]]:
@@ -203,7 +279,7 @@ def read_pairs_file(path: str | Path, skills: Skills, lenient: bool = False) -> 
 
     Returns (pairs, warnings); strict mode raises on the first bad record, lenient mode skips and reports it.
     """
-    text = Path(path).read_text(encoding="utf-8")
+    text = read_text(path)
     if text.lstrip().startswith("["):
         try:
             records = [(f"{path}:record {i + 1}", r) for i, r in enumerate(json.loads(text))]
@@ -211,7 +287,7 @@ def read_pairs_file(path: str | Path, skills: Skills, lenient: bool = False) -> 
             raise ExampleError(f"{path}:{e.lineno}", f"invalid JSON: {e.msg}") from None
     else:
         records = []
-        for i, line in enumerate(text.splitlines()):
+        for i, line in enumerate(_lines(text)):
             if line.strip():
                 try:
                     records.append((f"{path}:{i + 1}", json.loads(line)))

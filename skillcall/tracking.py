@@ -2,7 +2,9 @@
 
 Run name = ``DVC_EXP_NAME`` (set by ``dvc exp run``); project/entity/group/tags come from the
 ``wandb:`` section of params.yaml. The config holds the stage's params and the input hashes
-recorded in ``dvc.lock``; it never holds secrets (checked).
+recorded in ``dvc.lock``; it never holds secrets (checked). Where something expected is missing (no ``dvc.lock``
+entry for the stage, a dataset folder that is not the collect stage's output) the run goes on: the stage prints a
+``WARNING:`` line and the run's summary lists it under ``warnings``.
 
     >>> safe_config({"lr": 1e-3, "max_new_tokens": 32, "nested": {"seed": 0}})
     {'lr': 0.001, 'max_new_tokens': 32, 'nested': {'seed': 0}}
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,8 +45,17 @@ def run_name() -> str | None:
     return os.environ.get("DVC_EXP_NAME") or None
 
 
-def dvc_lock_hashes(stage: str, lock: str | Path = LOCK_FILE) -> dict[str, str]:
-    """``{path: md5}`` of the inputs of ``stage`` as recorded in ``dvc.lock``; {} when there is no lock entry.
+def warn(message: str, run: Any | None = None) -> None:
+    """Print ``message`` as a ``WARNING:`` line on stderr; with ``run``, also list it in the run summary's
+    ``warnings``."""
+    print(f"WARNING: {message}", file=sys.stderr, flush=True)
+    if run is not None:
+        run.summary["warnings"] = [*(run.summary.get("warnings") or []), message]
+
+
+def lock_inputs(stage: str, lock: str | Path = LOCK_FILE) -> tuple[dict[str, str], str | None]:
+    """``({path: md5}, None)``: the inputs of ``stage`` as recorded in ``dvc.lock``; or ``(what there is, why it is
+    incomplete)`` when the lock, the stage's entry or an input's hash is missing.
 
     An input that another stage produces is taken from that stage's ``outs`` (DVC rewrites the lock
     after each stage, so upstream outputs are current while this stage runs); other inputs (code,
@@ -51,12 +63,25 @@ def dvc_lock_hashes(stage: str, lock: str | Path = LOCK_FILE) -> dict[str, str]:
     """
     path = Path(lock)
     if not path.exists():
-        return {}
+        return {}, f"{path} not found (a run outside a DVC project?): the run records no input hashes"
     stages = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("stages", {})
     if stage not in stages:
-        return {}
+        return {}, (
+            f"{path} has no entry for stage {stage!r} yet (its first run, or a run outside `dvc repro`): "
+            "the run records no input hashes"
+        )
     produced = {o["path"]: o.get("md5", o.get("hash", "")) for s in stages.values() for o in s.get("outs", [])}
-    return {d["path"]: produced.get(d["path"], d.get("md5", "")) for d in stages[stage].get("deps", [])}
+    hashes = {d["path"]: produced.get(d["path"], d.get("md5", "")) for d in stages[stage].get("deps", [])}
+    unhashed = sorted(p for p, h in hashes.items() if not h)
+    return hashes, f"{path}: no hash for {', '.join(unhashed)} (stage {stage!r})" if unhashed else None
+
+
+def dvc_lock_hashes(stage: str, lock: str | Path = LOCK_FILE) -> dict[str, str]:
+    """``{path: md5}`` of the inputs of ``stage`` (see :func:`lock_inputs`); what is missing is a printed warning."""
+    hashes, problem = lock_inputs(stage, lock)
+    if problem:
+        warn(problem)
+    return hashes
 
 
 def safe_config(config: dict) -> dict:
@@ -80,15 +105,16 @@ def safe_config(config: dict) -> dict:
 
 
 def init_run(job_type: str, config: dict, params: WandbParams, dir: str | None = None, stage: str | None = None) -> Any:
-    """Start a W&B run; ``stage`` adds ``config["dvc_inputs"]`` from dvc.lock. Mode: WANDB_MODE, else offline."""
+    """Start a W&B run; ``stage`` adds ``config["dvc_inputs"]`` from dvc.lock (what is missing there: a warning on
+    stderr and in the run summary's ``warnings``). Mode: WANDB_MODE, else offline."""
     import wandb
 
-    config = dict(config)
+    config, problem = dict(config), None
     if stage is not None:
-        config["dvc_inputs"] = dvc_lock_hashes(stage)
+        config["dvc_inputs"], problem = lock_inputs(stage)
     if dir is not None:
         Path(dir).mkdir(parents=True, exist_ok=True)
-    return wandb.init(
+    run = wandb.init(
         project=params.project,
         entity=params.entity,
         group=params.group,
@@ -99,6 +125,9 @@ def init_run(job_type: str, config: dict, params: WandbParams, dir: str | None =
         dir=dir,
         mode=os.environ.get("WANDB_MODE", DEFAULT_MODE),
     )
+    if problem:
+        warn(problem, run)
+    return run
 
 
 def log_table(run: Any, key: str, columns: list[str], rows: list[list]) -> Any:
@@ -171,9 +200,15 @@ def log_dataset(run: Any, directory: str | Path) -> Any:
 def use_dataset(run: Any, directory: str | Path) -> Any | None:
     """Declare the dataset in ``directory`` as an input of ``run`` (see :func:`use_artifact`).
 
-    None, declaring nothing, when ``directory`` is not a collect output (train/val files put together by hand).
+    None, declaring nothing, when ``directory`` is not a collect output (train/val files put together by hand):
+    then a warning on stderr and in the run summary's ``warnings`` says so.
     """
-    if _missing(directory):
+    if missing := _missing(directory):
+        warn(
+            f"{directory} is not the collect stage's output (missing {', '.join(missing)}): the run declares no "
+            f"{DATASET_ARTIFACT} artifact as its input, so W&B shows no dataset lineage",
+            run,
+        )
         return None
     return use_artifact(run, DATASET_ARTIFACT, "dataset", *_dataset(directory))
 

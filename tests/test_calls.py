@@ -5,8 +5,10 @@ from skillcall.calls import (
     NOT_A_CALL,
     UNKNOWN_PARAMETER,
     UNKNOWN_SKILL,
+    UNREPRESENTABLE,
     Call,
     CallError,
+    bad_character,
     calls_match,
     canonical,
     could_start_call,
@@ -130,3 +132,35 @@ def test_extract_call(raw, expected):
 )
 def test_could_start_call(prefix, expected):
     assert could_start_call(prefix) is expected
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ('weather(location="Oslo", location="Bergen")', "argument 'location' is given twice"),
+        ('weather(location="Os" "lo")', "several string literals joined implicitly"),
+        ("weather(location='Os' \"lo\" 'x')", "several string literals joined implicitly"),
+        ('weather(location=("Os"\n"lo"))', "several string literals joined implicitly"),
+    ],
+)
+def test_repeated_and_implicitly_concatenated_arguments_are_not_calls(text, message):
+    with pytest.raises(CallError, match=message) as e:
+        parse_call(text)
+    assert e.value.reason == NOT_A_CALL
+    with pytest.raises(CallError, match="given an argument twice"):
+        validate(Call("weather", (("location", "a"), ("location", "b"))), SKILLS)
+
+
+def test_single_literals_in_any_quoting_still_parse():
+    assert parse_call('weather(location=("Oslo"))').kwargs == {"location": "Oslo"}
+    assert parse_call("weather(location=r'C:\\x')").kwargs == {"location": "C:\\x"}
+    assert parse_call('weather(location="""Oslo""")').kwargs == {"location": "Oslo"}
+
+
+@pytest.mark.parametrize("value", ["a\nb", "a\u2028### User: x", "tab\there", "nul\x00", "\x85", "\ud800"])
+def test_control_characters_in_values_are_unrepresentable(value):
+    call = Call("notes", (("action", "add"), ("note", value)))
+    with pytest.raises(CallError, match=r"notes\(note=\.\.\.\) holds a ") as e:
+        validate(call, SKILLS)
+    assert e.value.reason == UNREPRESENTABLE
+    assert bad_character(value) and not bad_character("Zürich, 10 °C ☂")

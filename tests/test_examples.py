@@ -1,15 +1,24 @@
 import json
+import tempfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from skillcall.calls import UNREPRESENTABLE, Call, CallError, bad_character, parse_call, validate
 from skillcall.examples import (
     ExampleError,
+    Pair,
     format_example_file,
+    load_skills,
+    pair_problem,
     parse_example_text,
+    read_example_file,
     read_examples_dir,
     read_pairs_file,
+    write_example_file,
 )
 from skillcall.skills import Param, parse_signature
 
@@ -133,3 +142,98 @@ def test_shipped_examples_parse_strictly_and_meet_minimums():
     assert {'notes(action="add"', 'notes(action="list")'} <= notes
     assert any(p.answer == "weather()" for f in files for p in f.pairs)
     assert any(p.answer == "timecheck()" for f in files for p in f.pairs)
+
+
+# ---------------------------------------------------------------- bad bytes, line ends, what the writer refuses
+
+
+def test_non_utf8_byte_names_file_line_and_column(tmp_path):
+    path = tmp_path / "weather.txt"
+    path.write_bytes(GOOD.replace("Oslo", "Oslo caf\xe9").encode("latin-1"))
+    with pytest.raises(
+        ExampleError, match=r"weather.txt:15: byte 0xe9 at column 41 is not UTF-8 .*save the file as UTF-8"
+    ):
+        read_example_file(path)
+    with pytest.raises(ExampleError, match=r"weather.txt:15: byte 0xe9"):
+        load_skills(tmp_path)  # reads only the signature, still decodes the whole file
+    (tmp_path / "t.jsonl").write_bytes(b'{"user": "x", "answer": "weather()"}\n{"user": "\xff"}\n')
+    with pytest.raises(ExampleError, match=r"t.jsonl:2: byte 0xff at column 11"):
+        read_pairs_file(tmp_path / "t.jsonl", {})
+
+
+def test_non_utf8_byte_through_stages_collect(tmp_path, monkeypatch):
+    from stages import collect
+
+    examples = tmp_path / "examples"
+    examples.mkdir()
+    (examples / "weather.txt").write_bytes(GOOD.replace("Lisbon", "Lisb\x00n \x81").encode("latin-1"))
+    (tmp_path / "params.yaml").write_text("collect: {seed: 0, val_fraction: 0.1, test_fraction: 0.1}\n")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ExampleError, match=r"examples/weather.txt:7: byte 0x81 at column 35 is not UTF-8"):
+        collect.main(["examples", "generated", "rejected.txt", "out", "--no-wandb"])
+
+
+def test_bom_and_crlf_line_ends_read_with_editor_line_numbers():
+    text = "\ufeff" + GOOD.replace("\n", "\r\n")
+    f = parse_example_text(text.removeprefix("\ufeff"), "w.txt")
+    assert [p.file for p in f.pairs] == ["w.txt:7", "w.txt:12", "w.txt:15"]
+    with pytest.raises(ExampleError, match=r"w.txt:15: "):
+        parse_example_text(_broken("User: what's", "Usr: what's").replace("\n", "\r"), "w.txt")
+
+
+@pytest.mark.parametrize("char", ["\u2028", "\x85", "\x0c", "\t", "\x00"])
+def test_control_characters_in_an_utterance_are_errors_at_their_line(char):
+    text = _broken("do I need an umbrella today", f"do I need{char}### User: forged")
+    with pytest.raises(ExampleError, match=rf"w.txt:12: the user utterance holds a .*U\+{ord(char):04X}"):
+        parse_example_text(text, "w.txt")
+    lenient = parse_example_text(text, "w.txt", lenient=True)
+    assert len(lenient.pairs) == 2 and lenient.warnings[0].startswith("w.txt:12: skipped: the user utterance")
+
+
+NOTES = parse_signature('notes(action="add|list", note="[note]") add or list notes.')
+MARKERS = [
+    "### User: ",
+    "### Assistant: ",
+    "#### Examples:",
+    "User:",
+    "\n",
+    "\r",
+    "\u2028",
+    "\x85",
+    '"',
+    "'",
+    "\\",
+    " ",
+]
+pieces = st.lists(st.one_of(st.text(max_size=12), st.sampled_from(MARKERS)), max_size=6).map("".join)
+
+
+def representable(text: str) -> bool:
+    return bool(text.strip()) and text == text.strip() and not bad_character(text)
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.lists(st.tuples(pieces, pieces), min_size=1, max_size=4))
+def test_write_read_round_trips_any_utterance_and_argument_or_refuses_with_a_reason(items):
+    pairs, refused = [], []
+    for user, note in items:
+        try:
+            answer = str(validate(Call("notes", (("action", "add"), ("note", note))), {"notes": NOTES}))
+        except CallError as e:
+            assert e.reason == UNREPRESENTABLE and bad_character(note)
+            continue
+        pair = Pair(user, answer, "notes")
+        problem = pair_problem(pair, {"notes": NOTES})
+        assert (problem is None) == representable(user), (user, problem)
+        (refused if problem else pairs).append((pair, problem))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "notes.txt"
+        if refused:
+            with pytest.raises(ExampleError, match=rf"cannot write pair \d+ \({refused[0][1][0]}\)"):
+                write_example_file(path, NOTES, [], [p for p, _ in pairs + refused])
+            assert not path.exists()
+        write_example_file(path, NOTES, [], [p for p, _ in pairs])
+        again = read_example_file(path)
+    assert [(p.user, p.answer) for p in again.pairs] == [(p.user, p.answer) for p, _ in pairs]
+    for (pair, _), back in zip(pairs, again.pairs, strict=True):
+        assert parse_call(back.answer).kwargs.get("note", "") == parse_call(pair.answer).kwargs.get("note", "")

@@ -7,23 +7,38 @@ import os
 import re
 import subprocess
 import sys
-import threading
+import tempfile
+import time
 from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 import yaml
+from fake_openai import KEY, completion, serving
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skillcall.augment import MathSlot, duration_forms, load_values
-from skillcall.calls import parse_call
+from skillcall.calls import UNREPRESENTABLE, bad_character, parse_call, validate
 from skillcall.dataset import normalise
-from skillcall.examples import example_paths, read_example_file
-from skillcall.generate import GenerateError, GenerateParams, OpenAIParams, generate, write_generated
+from skillcall.examples import Pair, example_paths, read_example_file
+from skillcall.generate import (
+    DEFAULT_BASE_URL,
+    GenerateError,
+    GenerateParams,
+    OpenAIParams,
+    Rejected,
+    candidates,
+    check_completion,
+    generate,
+    resolve_base_url,
+    tool_schema,
+    write_generated,
+)
+from skillcall.skills import parse_signature
 
 REPO = Path(__file__).resolve().parents[1]
 PROMPTS = REPO / "prompts"
-KEY = "sk-test-6f1d0c9e-never-write-me"
 
 HAND = {
     "weather": (
@@ -188,92 +203,29 @@ def test_values_file_errors_name_the_key(tmp_path):
 # ---------------------------------------------------------------- openai backend, against a real local server
 
 
-class FakeOpenAI(ThreadingHTTPServer):
-    """POST /v1/chat/completions. ``statuses``: HTTP errors to answer first; then OpenAI-shaped tool calls:
-    per choice one valid notes call, one with an action outside the enum, one with an unknown parameter, one
-    without an utterance; every third choice has no tool call at all."""
-
-    def __init__(self):
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.requests: list[dict] = []
-        self.statuses: list[int] = []
-        self.thread = threading.Thread(target=self.serve_forever, args=(0.05,), daemon=True)
-        self.thread.start()
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/v1"
-
-    def completion(self, body: dict) -> dict:
-        r, choices = len(self.requests), []
-        for i in range(body["n"]):
-            calls = [
-                {
-                    "user_utterance": f"jot down buy {r} apples and {i} pears",
-                    "action": "add",
-                    "note": f"buy {r} apples and {i} pears",
-                },
-                {"user_utterance": f"delete note {r} {i}", "action": "delete"},
-                {"user_utterance": f"remember {r} {i}", "action": "add", "priority": "high"},
-                {"action": "list"},
-            ]
-            tool_calls = [
-                {
-                    "id": f"call_{r}_{i}_{j}",
-                    "type": "function",
-                    "function": {"name": "notes", "arguments": json.dumps(c)},
-                }
-                for j, c in enumerate(calls)
-            ]
-            message = {"role": "assistant", "content": None, "tool_calls": tool_calls}
-            if i % 3 == 2:
-                message = {"role": "assistant", "content": "Sure! Here are some examples: ..."}
-            choices.append({"index": i, "finish_reason": "tool_calls", "message": message, "logprobs": None})
-        usage = {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
-        return {
-            "id": f"chatcmpl-{r}",
-            "object": "chat.completion",
-            "created": 0,
-            "model": body["model"],
-            "choices": choices,
-            "usage": usage,
-        }
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: FakeOpenAI
-
-    def do_POST(self):  # noqa: N802 (http.server's name)
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.server.requests.append({"path": self.path, "auth": self.headers.get("Authorization"), "body": body})
-        if self.server.statuses:
-            status, payload = self.server.statuses.pop(0), {"error": {"message": "nope", "type": "error", "code": None}}
-        else:
-            status, payload = 200, self.server.completion(body)
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args):
-        pass
-
-
 @pytest.fixture
 def server(monkeypatch):
-    monkeypatch.setenv("OPENAI_API_KEY", KEY)
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    srv = FakeOpenAI()
-    yield srv
-    srv.shutdown()
-    srv.server_close()
+    with serving(monkeypatch) as srv:
+        yield srv
 
 
-def openai_params(base_url: str, per_skill: int = 12, n: int = 3) -> GenerateParams:
-    p = OpenAIParams(base_url, "test-model", n, 2, 0.9, 2, max_retries=3, retry_base_delay=0.01, timeout=10.0)
+def mixed_notes_calls(body: dict, choice: int) -> list[dict]:
+    """Per choice: one valid notes call, one with an action outside the enum, one with an unknown parameter, one
+    without an utterance; every third choice has no tool call at all."""
+    if choice % 3 == 2:
+        return []
+    r = body["seed"]
+    return [
+        {"user_utterance": f"jot down buy {r} apples and {choice} pears", "action": "add", "note": f"buy {r} apples"},
+        {"user_utterance": f"delete note {r} {choice}", "action": "delete"},
+        {"user_utterance": f"remember {r} {choice}", "action": "add", "priority": "high"},
+        {"action": "list"},
+    ]
+
+
+def openai_params(base_url: str | None, per_skill: int = 12, n: int = 3, concurrency: int = 8) -> GenerateParams:
+    p = OpenAIParams(base_url, "test-model", n, 2, 0.9, 2, 3, retry_base_delay=0.01, timeout=10.0)
+    p.concurrency = concurrency
     return GenerateParams(skills=list(HAND), backend="openai", seed=0, per_skill=per_skill, openai=p)
 
 
@@ -281,9 +233,10 @@ def notes_hand(tmp_path: Path):
     return read_example_file(write_hand(tmp_path / "examples", "notes"))
 
 
-def test_openai_candidates_parsed_and_invalid_ones_reported(tmp_path, server):
+def test_openai_candidates_parsed_and_invalid_ones_reported(tmp_path, server, capsys):
+    server.completion = lambda body: completion(body, mixed_notes_calls)
     pairs, report = generate(notes_hand(tmp_path), openai_params(server.base_url), PROMPTS, tmp_path / "cache")
-    assert len(server.requests) == report["requests"] == 2  # ceil(12 / (3 candidates * 2 examples))
+    assert len(server.requests) == report["requests"] == report["api_calls"] == 2  # ceil(12 / (3 * 2))
     body = server.requests[0]["body"]
     assert server.requests[0]["path"] == "/v1/chat/completions" and server.requests[0]["auth"] == f"Bearer {KEY}"
     assert body["n"] == 3 and body["temperature"] == 0.9 and body["model"] == "test-model"
@@ -297,30 +250,16 @@ def test_openai_candidates_parsed_and_invalid_ones_reported(tmp_path, server):
     assert report["received"] == 2 * (4 + 4 + 1)
     assert report["invalid"] == {"invalid_value": 4, "unknown_parameter": 4, "missing_utterance": 4, "no_tool_call": 2}
     assert report["valid"] == len(pairs) == 4 and report["source"] == "generated"
-    assert pairs[0].answer == 'notes(action="add", note="buy 1 apples and 0 pears")'  # request 1, choice 0
+    assert pairs[0].answer == 'notes(action="add", note="buy 0 apples")'  # request 0 (seed 0), choice 0
+    assert report["base_url"] == server.base_url and report["base_url_from"] == "generate.openai.base_url"
+    assert report["failed_attempts"] == {} and report["concurrency"] == 8
+    assert report["shortfall"] == 8 and report["warnings"] == [
+        "generate@notes: wrote 4 of 12 requested pairs (shortfall 8): too few distinct valid candidates (see invalid "
+        "and duplicates in the report); add hand examples or values"
+    ]
+    assert f"WARNING: {report['warnings'][0]}" in capsys.readouterr().err
     out, _ = write_generated(tmp_path / "generated", notes_hand(tmp_path).skill, pairs, report)
     assert [p.user for p in read_example_file(out).pairs] == [p.user for p in pairs]
-
-
-def test_openai_retries_429_and_5xx(tmp_path, server):
-    server.statuses = [429, 503]
-    pairs, report = generate(notes_hand(tmp_path), openai_params(server.base_url, per_skill=6), PROMPTS, tmp_path / "c")
-    assert len(server.requests) == report["api_calls"] == 3 and len(pairs) == 2
-
-
-def test_openai_gives_up_after_max_retries(tmp_path, server):
-    server.statuses = [500] * 10
-    with pytest.raises(GenerateError, match="HTTP 500 .* after 3 retries"):
-        generate(notes_hand(tmp_path), openai_params(server.base_url, per_skill=6), PROMPTS, tmp_path / "cache")
-    assert len(server.requests) == 4
-
-
-@pytest.mark.parametrize("status", [401, 403])
-def test_openai_bad_credentials_fail_fast(tmp_path, server, status):
-    server.statuses = [status] * 5
-    with pytest.raises(GenerateError, match=f"HTTP {status} .*check OPENAI_API_KEY and generate.openai.base_url"):
-        generate(notes_hand(tmp_path), openai_params(server.base_url), PROMPTS, tmp_path / "cache")
-    assert len(server.requests) == 1
 
 
 def test_openai_rerun_is_served_from_the_cache(tmp_path, server, monkeypatch):
@@ -338,29 +277,111 @@ def test_openai_rerun_is_served_from_the_cache(tmp_path, server, monkeypatch):
 
 
 def test_openai_responses_survive_a_failure_midway(tmp_path, server):
-    hand, params = notes_hand(tmp_path), openai_params(server.base_url, per_skill=30)  # 5 requests
-    original = server.completion
-
-    def fail_third(body):
-        if len(server.requests) == 3:
-            server.statuses.append(401)  # the next request is refused
-        return original(body)
-
-    server.completion = fail_third
-    with pytest.raises(GenerateError):
+    hand, params = notes_hand(tmp_path), openai_params(server.base_url, per_skill=30, concurrency=1)  # 5 requests
+    server.faults = [None] * 3 + [401]  # the fourth request is refused
+    with pytest.raises(GenerateError, match="refused the credentials"):
         generate(hand, params, PROMPTS, tmp_path / "cache")
     assert len(list((tmp_path / "cache").glob("*.json"))) == 3
-    server.completion = original
     generate(hand, params, PROMPTS, tmp_path / "cache")
     assert len(server.requests) == 4 + 2  # only the two missing responses are asked for
+    assert Counter(r["body"]["seed"] for r in server.requests[4:]) == {3: 1, 4: 1}
+
+
+def test_openai_invalid_cache_entry_is_asked_again_with_a_warning(tmp_path, server, capsys):
+    """An older version cached 200-with-error bodies; such an entry must neither count as a response nor stay."""
+    hand, params = notes_hand(tmp_path), openai_params(server.base_url, per_skill=6)  # 1 request
+    generate(hand, params, PROMPTS, tmp_path / "cache")
+    (entry,) = (tmp_path / "cache").glob("*.json")
+    request = json.loads(entry.read_text())["request"]
+    entry.write_text(json.dumps({"request": request, "response": {"error": {"message": "overloaded"}}}))
+    pairs, report = generate(hand, params, PROMPTS, tmp_path / "cache")
+    assert len(server.requests) == 2 and report["invalid_cache_entries"] == 1 and len(pairs) == 6
+    assert report["warnings"][0].startswith(f"{entry}: not a valid cached completion (an error object")
+    assert "asking the endpoint again" in capsys.readouterr().err
+    assert json.loads(entry.read_text())["response"]["choices"]
+
+
+def test_openai_base_url_precedence(tmp_path, server, monkeypatch):
+    """generate.openai.base_url when set, else OPENAI_BASE_URL, else the SDK's default."""
+    with serving(monkeypatch) as other:  # the same key; OPENAI_BASE_URL deleted again
+        hand = notes_hand(tmp_path)
+        monkeypatch.setenv("OPENAI_BASE_URL", other.base_url)
+        _, report = generate(hand, openai_params(server.base_url, per_skill=6), PROMPTS, tmp_path / "a")
+        assert (len(server.requests), len(other.requests)) == (1, 0)
+        assert report["base_url_from"] == "generate.openai.base_url"
+        _, report = generate(hand, openai_params(None, per_skill=6), PROMPTS, tmp_path / "b")
+        assert (len(server.requests), len(other.requests)) == (1, 1)
+        assert report["base_url"] == other.base_url and report["base_url_from"] == "OPENAI_BASE_URL"
+        # the endpoint is part of the request key: the same request to another endpoint is another cache entry
+        generate(hand, openai_params(None, per_skill=6), PROMPTS, tmp_path / "a")
+        assert len(other.requests) == 2
+    import openai
+
+    monkeypatch.setenv("OPENAI_BASE_URL", " ")  # blank counts as unset
+    assert resolve_base_url(None) == (DEFAULT_BASE_URL, "default")
+    monkeypatch.delenv("OPENAI_BASE_URL")
+    assert resolve_base_url("") == (DEFAULT_BASE_URL, "default")
+    assert str(openai.OpenAI(api_key="x").base_url).rstrip("/") == DEFAULT_BASE_URL  # the SDK's own default
+
+
+def test_openai_concurrency_sends_each_request_once_in_parallel(tmp_path, monkeypatch):
+    with serving(monkeypatch, latency_s=0.3) as slow:
+        hand = notes_hand(tmp_path)
+        parallel, _ = generate(hand, openai_params(slow.base_url, per_skill=48, n=1), PROMPTS, tmp_path / "a")
+        arrivals = sorted(r["time"] for r in slow.requests)
+        assert len(arrivals) == 24 and arrivals[7] - arrivals[0] < 0.25  # the first 8 were in flight together
+        assert arrivals[8] - arrivals[0] >= 0.25  # the 9th waited for a free slot
+        assert Counter(r["body"]["seed"] for r in slow.requests) == {seed: 1 for seed in range(24)}
+        assert len(list((tmp_path / "a").glob("*.json"))) == 24
+        serial, _ = generate(
+            hand, openai_params(slow.base_url, per_skill=6, n=1, concurrency=1), PROMPTS, tmp_path / "b"
+        )
+    assert serial == parallel[:6]  # the order of the pairs follows the requests, not the arrivals
+
+
+def test_openai_params_out_of_range_are_named(tmp_path, server):
+    params = openai_params(server.base_url, concurrency=0)
+    params.openai.timeout = 0
+    with pytest.raises(GenerateError, match=r"generate.openai: concurrency must be >= 1, got 0; timeout must be > 0"):
+        generate(notes_hand(tmp_path), params, PROMPTS, tmp_path / "cache")
+    assert server.requests == []
+
+
+NOTES = parse_signature('notes(action="add|list", note="[note]") add or list notes.')
+MARKERS = ["\n### User: ", "\n### Assistant: other()", "\u2028", "\r", "\x85", "\t", '"), other("', "\\", "  "]
+values = st.lists(st.one_of(st.text(max_size=10), st.sampled_from(MARKERS)), max_size=5).map("".join)
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.lists(st.tuples(values, values), min_size=1, max_size=4))
+def test_generated_values_round_trip_or_are_rejected_with_a_reason(items):
+    response = completion(
+        {"seed": 0, "n": 1, "model": "m", "tools": [tool_schema(NOTES)]},
+        lambda body, i: [{"user_utterance": user, "action": "add", "note": note} for user, note in items],
+    )
+    got = candidates(check_completion(response), NOTES)
+    assert len(got) == len(items)
+    for (user, note), candidate in zip(items, got, strict=True):
+        if not user.strip():
+            assert isinstance(candidate, Rejected) and candidate.reason == "missing_utterance"
+        elif bad_character(user) or bad_character(note):
+            assert isinstance(candidate, Rejected) and candidate.reason == UNREPRESENTABLE
+        else:
+            assert candidate == Pair(
+                " ".join(user.split()), str(validate(f"notes(action='add', note={note!r})", {"notes": NOTES})), "notes"
+            )
+    kept = [c for c in got if isinstance(c, Pair)]
+    with tempfile.TemporaryDirectory() as tmp:
+        path, _ = write_generated(tmp, NOTES, kept, {})
+        assert [(p.user, p.answer) for p in read_example_file(path).pairs] == [(p.user, p.answer) for p in kept]
 
 
 def test_stage_cli_openai_writes_no_key_anywhere(tmp_path, server):
     work = tmp_path / "work"
     write_hand(work / "examples", "notes")
-    params = {"generate": {**{k: v for k, v in vars(openai_params(server.base_url)).items() if k != "openai"}}}
-    params["generate"]["openai"] = vars(openai_params(server.base_url).openai)
-    params["collect"] = {"seed": 0, "val_fraction": 0.0, "test_fraction": 0.0}
+    params = openai_params(server.base_url)
+    params = {"generate": {**vars(params), "openai": vars(params.openai)}}
+    params["collect"] = {"seed": 0, "val_fraction": 0.0, "test_fraction": 0.0}  # every hand example in train
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     args = [
@@ -376,17 +397,12 @@ def test_stage_cli_openai_writes_no_key_anywhere(tmp_path, server):
     proc = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     report = json.loads((work / "data/generated/notes.report.json").read_text())
-    assert report["written"] == 4 and report["source"] == "generated"
+    assert report["written"] == 12 and report["source"] == "generated" and report["warnings"] == []
     assert KEY not in proc.stdout + proc.stderr
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
     assert len(files) >= 5
     for path in files:
         assert KEY.encode() not in path.read_bytes(), path
-
-    server.statuses = [401]
-    (work / "data/cache").rename(work / "old_cache")
-    proc = subprocess.run(args, cwd=work, env=env, capture_output=True, text=True)
-    assert proc.returncode != 0 and "check OPENAI_API_KEY" in proc.stderr and KEY not in proc.stderr
 
 
 def test_stage_cli_offline_with_repo_params(tmp_path):
@@ -408,3 +424,35 @@ def test_stage_cli_offline_with_repo_params(tmp_path):
         text=True,
     )
     assert bad.returncode != 0 and "weather.txt:2: expected the signature of 'timer'" in bad.stderr
+
+
+def test_stopping_dvc_repro_stops_the_generate_stage(tmp_path, monkeypatch):
+    """dvc does not pass SIGTERM on to a stage; the stage asks Linux for a signal when its parent exits."""
+    import psutil
+    from dvc_repo import copy_repo, env
+
+    with serving(monkeypatch, hang_s=60) as stuck:
+        stuck.faults = ["hang"] * 4
+        repo = copy_repo(tmp_path / "repo")
+        params = yaml.safe_load((repo / "params.yaml").read_text())
+        params["generate"]["backend"] = "openai"
+        params["generate"]["openai"] |= {"base_url": stuck.base_url, "timeout": 120.0, "concurrency": 1}
+        (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        with open(tmp_path / "dvc.log", "w") as log:
+            dvc = subprocess.Popen(
+                [sys.executable, "-m", "dvc", "repro", "generate@notes"],
+                cwd=repo,
+                env=env(repo),
+                stdout=log,
+                stderr=log,
+            )
+        deadline = time.monotonic() + 90
+        while not stuck.requests:
+            assert dvc.poll() is None and time.monotonic() < deadline, (tmp_path / "dvc.log").read_text()
+            time.sleep(0.05)
+        (stage,) = [p for p in psutil.Process(dvc.pid).children(recursive=True) if "stages.generate" in p.cmdline()]
+        dvc.terminate()
+        dvc.wait(timeout=10)
+        _, alive = psutil.wait_procs([stage], timeout=5)
+        assert not alive, "the generate stage outlived dvc"
+    assert "stopped by SIGTERM" in (tmp_path / "dvc.log").read_text()
