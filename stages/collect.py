@@ -10,13 +10,14 @@ its input. DVC stays the source of truth for the files. ``--no-wandb`` skips W&B
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from skillcall import tracking
 from skillcall.dataset import CollectParams, collect, write_jsonl
-from skillcall.examples import load_skills
-from skillcall.params import load_params
+from skillcall.examples import ExampleError, load_skills
+from skillcall.params import ParamsError, load_params
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -48,4 +49,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ExampleError, ParamsError) as e:  # bad input: one paragraph naming file:line, no traceback
+        sys.exit(f"collect: error: {e}")
