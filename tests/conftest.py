@@ -120,6 +120,8 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, smollm2_tokenizer) 
     )
     torch.manual_seed(0)
     model = LlamaForCausalLM(config)
+    with torch.no_grad():  # init zeroes the pad row, and pad = <|im_end|>: its logit would stay 0, unlearnable by LoRA
+        model.get_input_embeddings().weight[config.pad_token_id].normal_(0.0, config.initializer_range)
     out = tmp_path_factory.mktemp("tiny_model")
     model.save_pretrained(out)
     tokenizer = copy.deepcopy(smollm2_tokenizer)  # the session's tokenizer keeps its own max length
