@@ -5,8 +5,10 @@ from tiny_adapter import SKILLS, TINY_TEST, build_tiny_adapter, tiny_rows
 
 from skillcall.calls import calls_match
 from skillcall.evaluate import (
+    HEADLINE,
     INVALID,
     compute_metrics,
+    headline,
     confusion_rows,
     precision_recall_f1,
     read_split,
@@ -264,17 +266,24 @@ def test_eval_stage_writes_metrics_predictions_plot_and_wandb(tiny_adapter, tmp_
     eval_stage(["--adapter", str(tiny_adapter), "--dataset", str(dataset), "--out", str(out)])
 
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == METRIC_KEYS | {"baseline", "evaluated"}
-    assert metrics["evaluated"] == {
+    details = json.loads((out / "details.json").read_text())
+    blocks = {"baseline", "baseline_constrained", "constrained", "unconstrained"}
+    assert set(metrics) == set(HEADLINE) | blocks and all(set(metrics[b]) == set(HEADLINE) for b in blocks)
+    assert details["evaluated"] == {
         "model": json.loads((tiny_adapter / "training.json").read_text())["base_model"],
         "adapter": str(tiny_adapter),
         "prompt": {"source": "adapter", "mode": "chat", "format": "chatml"},
+        "decoding": "constrained",
     }
-    assert set(metrics["baseline"]) == METRIC_KEYS
-    assert metrics["n"] == metrics["baseline"]["n"] == len(TINY_TEST)
-    assert set(metrics["per_source"]) == {"hand", "augmented"}
-    assert sum(v["count"] for v in metrics["per_skill"].values()) == len(TINY_TEST)
-    for name, model_metrics in (("predictions.jsonl", metrics), ("baseline_predictions.jsonl", metrics["baseline"])):
+    assert set(details["test"]) == METRIC_KEYS | {"confusion"}
+    assert metrics == headline(details["test"]) | {b: headline(details[b]) for b in blocks}
+    assert metrics["constrained"] == {k: metrics[k] for k in HEADLINE}  # the default setting is the top level
+    assert metrics["constrained"]["valid_rate"] == metrics["baseline_constrained"]["valid_rate"] == 1.0
+    assert all(metrics[b]["n"] == len(TINY_TEST) for b in blocks)
+    assert set(details["test"]["per_source"]) == {"hand", "augmented"}
+    assert sum(v["count"] for v in details["test"]["per_skill"].values()) == len(TINY_TEST)
+    files = {"predictions.jsonl": metrics} | {f"{b}_predictions.jsonl": metrics[b] for b in blocks}
+    for name, model_metrics in files.items():
         rows = [json.loads(line) for line in (out / name).read_text().splitlines()]
         assert [r["utterance"] for r in rows] == [u for u, _, _ in TINY_TEST]
         for r in rows:
@@ -312,7 +321,8 @@ def test_eval_test_file_outside_dvc_reports_unknown_skills(tiny_adapter, tmp_pat
     out = tmp_path / "out"
     eval_stage(["--test-file", str(path), "--adapter", str(tiny_adapter), "--out", str(out)])
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["n"] == 3 and METRIC_KEYS <= set(metrics)
-    assert metrics["test_file"]["unknown_skills"] == {"music": 1} and metrics["test_file"]["skipped"] == 1
-    assert metrics["per_source"] == {"test_file": {"accuracy": metrics["ast_accuracy"], "count": 3}}
+    details = json.loads((out / "details.json").read_text())
+    assert metrics["n"] == 3 and set(HEADLINE) <= set(metrics)
+    assert details["test_file"]["unknown_skills"] == {"music": 1} and details["test_file"]["skipped"] == 1
+    assert details["test"]["per_source"] == {"test_file": {"accuracy": metrics["ast_accuracy"], "count": 3}}
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 3
