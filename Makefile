@@ -5,7 +5,7 @@ export PATH := $(abspath $(VENV))/bin:$(PATH)
 export WANDB_MODE ?= offline
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: venv repro test lint
+.PHONY: venv repro test lint deploy-check
 venv: $(VENV)/.installed
 
 # constraints.txt pins the CPU torch build so no dependency drags in a CUDA torch or nvidia-* wheels.
@@ -24,3 +24,9 @@ test: venv
 
 lint: venv
 	ruff check skillcall stages tests benchmarks
+
+# llama.cpp with the exported GGUF files and skills.gbnf, beside the HF path (benchmarks/README.md). Not part of
+# `make test`: llama-cpp-python is a source build (~minutes on 2 cores; pip caches the wheel afterwards).
+deploy-check: venv
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) $(VENV)/bin/pip install -q -r requirements-deploy.txt -c constraints.txt
+	python benchmarks/deploy_check.py --export models/export --dataset data/dataset

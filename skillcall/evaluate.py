@@ -35,7 +35,17 @@ from skillcall.calls import (
 from skillcall.dataset import Row, read_rows, write_jsonl
 from skillcall.examples import read_pairs_file
 from skillcall.generation import generate
-from skillcall.models import ADAPTER_CONFIG, TRAINING_FILE, adapter_skills, load_base, load_trained, merge_adapter
+from skillcall.grammar import Grammar, skills_grammar
+from skillcall.models import (
+    ADAPTER_CONFIG,
+    TRAINING_FILE,
+    adapter_skills,
+    load_model,
+    load_tokenizer,
+    load_trained,
+    merge_adapter,
+    model_folder,
+)
 from skillcall.prompting import (
     CONFIG_FILE,
     Prompter,
@@ -55,6 +65,7 @@ class EvalParams:
     max_new_tokens: int
     baseline: bool
     split: str
+    grammar: bool = True  # the default setting: constrained decoding (the skills' grammar); both are scored
     model: str | None = None  # a model folder or hub id evaluated alone, instead of base + adapter
     adapter: str | None = None  # an adapter folder instead of the one on the command line
     prompt: str | None = None  # a raw prompt's text, or "chat", instead of the stored prompt
@@ -267,10 +278,18 @@ def read_split(dataset_dir: str | Path, split: str) -> list[Row]:
 
 
 def evaluate_rows(
-    model: Any, prompter: Prompter, rows: list[Row], skills: Skills, p: EvalParams, label: str = "baseline"
+    model: Any,
+    prompter: Prompter,
+    rows: list[Row],
+    skills: Skills,
+    p: EvalParams,
+    label: str = "baseline",
+    grammar: Grammar | None = None,
 ) -> list[Prediction]:
-    """Generate for every row (a progress bar named ``label``) and score it against the row's gold answer."""
-    gens = generate(model, prompter, [r.user for r in rows], p.batch_size, p.max_new_tokens, progress=label)
+    """Generate for every row (a progress bar named ``label``; constrained by ``grammar`` when given) and score
+    it against the row's gold answer."""
+    users = [r.user for r in rows]
+    gens = generate(model, prompter, users, p.batch_size, p.max_new_tokens, progress=label, grammar=grammar)
     return [score(r.user, r.answer, g.text, skills, r.source, g.latency_ms) for r, g in zip(rows, gens, strict=True)]
 
 
@@ -317,11 +336,11 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
         recorded = json.loads((Path(adapter) / TRAINING_FILE).read_text())["base_model"]
         model = recorded if p.adapter else base_model or recorded  # an eval.adapter brings its own base
         skills, source, expecter = adapter_skills(adapter), "adapter", f"the adapter {adapter}"
-    elif (Path(p.model) / CONFIG_FILE).exists():  # a merged export, prompted as it was trained
-        default = Prompter.load(p.model, AutoTokenizer.from_pretrained(p.model))
+    elif (model_folder(p.model) / CONFIG_FILE).exists():  # a merged export (folder or GGUF), prompted as trained
+        default = Prompter.load(model_folder(p.model), load_tokenizer(p.model))
         model, adapter, skills, source, expecter = p.model, None, adapter_skills(p.model), "model", p.model
     else:  # any model: its own chat template, with the adapter folder's system prompt and skills
-        tokenizer = AutoTokenizer.from_pretrained(p.model)
+        tokenizer = load_tokenizer(p.model)
         system = Prompter.load(adapter, AutoTokenizer.from_pretrained(adapter)).system
         default = Prompter("chat", system, tokenizer) if tokenizer.chat_template else None
         model, skills, source, expecter = p.model, adapter_skills(adapter), "chat", p.model
@@ -353,25 +372,46 @@ def run_eval(adapter_dir: str | Path, base_model: str | None, rows: list[Row], p
     return evaluate_target(resolve_target(adapter_dir, base_model, p), {"test": rows}, p)
 
 
+CONSTRAINED, UNCONSTRAINED = "constrained", "unconstrained"  # the two decoding settings
+
+
+def setting(grammar: bool) -> str:
+    """``"constrained"`` when decoding with the skills' grammar, else ``"unconstrained"``."""
+    return CONSTRAINED if grammar else UNCONSTRAINED
+
+
 def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -> EvalResult:
-    """Generate and score each named set of rows (the first one is the headline set, e.g. ``test``, then e.g.
-    ``holdout``); with an adapter and ``p.baseline``, first the baseline on the headline set (its base without the
-    adapter, chat prompt)."""
+    """Generate and score each named set of rows in the default decoding setting (``p.grammar``); the first set
+    (the headline set, e.g. ``test``; then e.g. ``holdout``) also in the other setting. Results are named:
+
+    - ``<set>``: the set in the default setting; the first one's numbers are metrics.json's top level;
+    - ``constrained`` / ``unconstrained``: the headline set in each setting (one of them is ``<first set>``);
+    - with an adapter and ``p.baseline``: ``baseline`` (its base without the adapter, chat prompt, free decoding)
+      and ``baseline_constrained`` (the same with the grammar: what the grammar alone buys), on the headline set.
+    """
     for name, rows in sets.items():
         if not rows:
             raise ValueError(f"nothing to evaluate: the {name} set is empty")
     began = time.perf_counter()
-    model = load_trained(target.adapter, target.model)[0] if target.adapter else load_base(target.model)[0].eval()
+    grammars = {CONSTRAINED: skills_grammar(target.skills), UNCONSTRAINED: None}
+    default, other = setting(p.grammar), setting(not p.grammar)
+    model = load_trained(target.adapter, target.model)[0] if target.adapter else load_model(target.model)[0].eval()
     first, runs = next(iter(sets)), {}
     if p.baseline and target.adapter:
+        prompter = baseline_prompter(target.prompter)
         with model.disable_adapter():
-            runs["baseline"] = evaluate_rows(model, baseline_prompter(target.prompter), sets[first], target.skills, p)
+            for name, grammar in (("baseline", None), ("baseline_constrained", grammars[CONSTRAINED])):
+                runs[name] = evaluate_rows(model, prompter, sets[first], target.skills, p, name, grammar)
     model = merge_adapter(model)
     for name, rows in sets.items():
-        runs[name] = evaluate_rows(model, target.prompter, rows, target.skills, p, label=name)
+        runs[name] = evaluate_rows(model, target.prompter, rows, target.skills, p, name, grammars[default])
+    runs[default] = runs[first]
+    runs[other] = evaluate_rows(
+        model, target.prompter, sets[first], target.skills, p, f"{first} {other}", grammars[other]
+    )
     details = {name: compute_metrics(preds) for name, preds in runs.items()}
     metrics = headline(details[first]) | {k: headline(v) for k, v in details.items() if k != first}
-    details["evaluated"] = target.record()
+    details["evaluated"] = target.record() | {"decoding": default}
     return EvalResult(metrics, details, {first: runs.pop(first), **runs}, time.perf_counter() - began)
 
 

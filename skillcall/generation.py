@@ -1,4 +1,5 @@
-"""Batched greedy generation: shared-prefix KV cache, left padding, stopping at the end of the turn.
+"""Batched greedy generation: shared-prefix KV cache, left padding, stopping at the end of the turn, and an
+optional grammar constraint (llguidance: only tokens that keep the answer a sentence of the skills' grammar).
 
 Used by eval, predict, train's sample predictions and the export check; knows nothing of scoring.
 
@@ -16,6 +17,7 @@ from typing import Any
 from tqdm import tqdm
 
 from skillcall.calls import could_start_call
+from skillcall.grammar import Grammar
 from skillcall.prompting import Prompter
 
 
@@ -59,6 +61,83 @@ def stopping_criteria(tokenizer: Any, prompt_len: int, stops: list[str]) -> Any:
     return StoppingCriteriaList([StopOnText()])
 
 
+_LL_TOKENIZERS: dict[tuple, tuple[Any, Any]] = {}
+
+
+class Constraint:
+    """A grammar compiled for one tokenizer (llguidance): :meth:`processor` makes the per-batch logits processor.
+
+    The end tokens (the tokenizer's eos and the prompt format's end of turn, when it is one token) are allowed
+    exactly when the call is complete; then nothing else is.
+    """
+
+    def __init__(self, grammar: Grammar, prompter: Prompter, vocab_size: int):
+        import llguidance
+        import llguidance.hf
+
+        tokenizer = prompter.tokenizer
+        ends = [tokenizer.eos_token_id]
+        end_of_turn = tokenizer(prompter.end_of_turn, add_special_tokens=False)["input_ids"]
+        if len(end_of_turn) == 1 and end_of_turn[0] not in ends:
+            ends.append(end_of_turn[0])
+        self.end_ids = ends
+        self.vocab_size = vocab_size
+        key = (id(tokenizer), vocab_size, tuple(ends))
+        if key not in _LL_TOKENIZERS:  # ~1 s to build: once per tokenizer (kept alive with it, so ids stay unique)
+            _LL_TOKENIZERS[key] = (
+                tokenizer,
+                llguidance.hf.from_tokenizer(tokenizer, n_vocab=vocab_size, eos_token=ends),
+            )
+        self.tokenizer = _LL_TOKENIZERS[key][1]
+        self.grammar = llguidance.grammar_from("lark", grammar.lark())
+        self.matcher = llguidance.LLMatcher(self.tokenizer, self.grammar, log_level=0)
+        if self.matcher.is_error():
+            raise ValueError(f"the grammar does not compile in llguidance: {self.matcher.get_error()}")
+
+    def processor(self, batch: int, prompt_len: int) -> Any:
+        """A fresh logits processor for ``batch`` rows whose generated tokens start at ``prompt_len``."""
+        matchers = [self.matcher.deep_copy() for _ in range(batch)]
+        return GrammarLogitsProcessor(matchers, prompt_len, self.vocab_size, self.end_ids)
+
+
+class GrammarLogitsProcessor:
+    """Masks each row's scores to the tokens its matcher allows; the matcher sees only generated tokens (after
+    ``prompt_len``, i.e. past the shared prefix and the left padding). Once a row's call is complete (llguidance
+    stops the matcher: nothing can follow) only the end tokens are allowed; after one of them ``generate`` pads
+    the row, whatever the scores say."""
+
+    def __init__(self, matchers: list[Any], prompt_len: int, vocab_size: int, end_ids: list[int]):
+        import torch
+
+        self.matchers, self.prompt_len = matchers, prompt_len
+        self.bitmask = torch.full((len(matchers), (vocab_size + 31) // 32), -1, dtype=torch.int32)
+        self.bits = torch.arange(32, dtype=torch.int32)
+        self.only_end = torch.zeros_like(self.bitmask[0])
+        for t in end_ids:
+            bit = 1 << (t % 32)
+            self.only_end[t // 32] |= bit - (1 << 32) if bit >= 1 << 31 else bit  # as a signed int32
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+        from llguidance.torch import fill_next_token_bitmask
+
+        if input_ids.shape[1] > self.prompt_len:
+            for m, token in zip(self.matchers, input_ids[:, -1].tolist(), strict=True):
+                if not (m.is_stopped() or m.is_error()):
+                    m.consume_token(token)
+        for i, m in enumerate(self.matchers):
+            if m.is_stopped() or m.is_error():
+                self.bitmask[i] = self.only_end
+            else:
+                fill_next_token_bitmask(m, self.bitmask, i)
+        allowed = ((self.bitmask.unsqueeze(-1) >> self.bits) & 1).view(len(self.matchers), -1).bool()
+        width = min(scores.shape[1], allowed.shape[1])
+        scores = scores.clone()
+        scores[:, :width] = scores[:, :width].masked_fill(~allowed[:, :width].to(scores.device), -torch.inf)
+        scores[:, width:] = -torch.inf
+        return scores
+
+
 def prefill(model: Any, ids: list[int]) -> Any:
     """The KV cache of ``ids`` (batch 1): computed once, reused by every batch that starts with them."""
     import torch
@@ -71,18 +150,25 @@ def prefill(model: Any, ids: list[int]) -> Any:
 
 
 def generate_batch(
-    model: Any, prompter: Prompter, prompts: list[list[int]], prefix_len: int, cache: Any, max_new_tokens: int
+    model: Any,
+    prompter: Prompter,
+    prompts: list[list[int]],
+    prefix_len: int,
+    cache: Any,
+    max_new_tokens: int,
+    constraint: Constraint | None = None,
 ) -> list[str]:
     """Greedy answers for one batch of tokenised prompts, each stopped at the end of the turn or a newline.
 
     The first ``prefix_len`` tokens (shared by every prompt) come from ``cache``; the rest is padded
     on its left, so a row reads ``[prefix][pad ...][own tokens]``. Position ids follow the attention
     mask (transformers derives them from it), so padding does not shift any token's position.
-    With ``prefix_len == 0`` this is plain left padding.
+    With ``prefix_len == 0`` this is plain left padding. ``constraint``: only calls of its grammar come out.
     """
     import copy
 
     import torch
+    from transformers import LogitsProcessorList
 
     tokenizer = prompter.tokenizer
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
@@ -98,6 +184,8 @@ def generate_batch(
         kwargs["cache"] = copy.deepcopy(cache)
         kwargs["cache"].batch_repeat_interleave(len(prompts))
     stops = [s for s in (prompter.end_of_turn, tokenizer.eos_token, "\n") if s]
+    if constraint is not None:
+        kwargs["logits_processor"] = LogitsProcessorList([constraint.processor(len(prompts), input_ids.shape[1])])
     with torch.inference_mode():
         ids = model.generate(
             input_ids=input_ids,
@@ -120,6 +208,7 @@ def generate(
     max_new_tokens: int,
     share_prefix: bool = True,
     progress: str | None = None,
+    grammar: Grammar | None = None,
 ) -> list[Generation]:
     """Greedy answers for ``users``, in input order.
 
@@ -127,10 +216,12 @@ def generate(
     prompt starts with (the system prompt: ~90% of a prompt here) are run through the model once
     and their KV cache is reused by every batch. ``batch_size=1, share_prefix=False`` is the
     unbatched reference: one plain ``generate`` call per utterance. ``progress``: a label for a progress
-    bar on stderr (utterances done), None for none.
+    bar on stderr (utterances done), None for none. ``grammar``: constrained decoding, every answer is a
+    sentence of it (unless cut by ``max_new_tokens``).
     """
     tokenizer = prompter.tokenizer
     began = time.perf_counter()
+    constraint = Constraint(grammar, prompter, model.config.vocab_size) if grammar is not None else None
     prompts = [tokenizer(prompter.prompt(u), add_special_tokens=False)["input_ids"] for u in users]
     prefix_len = common_prefix_len(prompts) if share_prefix and prompts else 0
     cache = prefill(model, prompts[0][:prefix_len]) if prefix_len else None
@@ -141,7 +232,9 @@ def generate(
     for start in range(0, len(order), batch_size):
         chunk = order[start : start + batch_size]
         began = time.perf_counter()
-        texts = generate_batch(model, prompter, [prompts[i] for i in chunk], prefix_len, cache, max_new_tokens)
+        texts = generate_batch(
+            model, prompter, [prompts[i] for i in chunk], prefix_len, cache, max_new_tokens, constraint
+        )
         latency_ms = shared_ms + (time.perf_counter() - began) * 1000 / len(chunk)
         for i, text in zip(chunk, texts, strict=True):
             out[i] = Generation(text, latency_ms)

@@ -1,4 +1,7 @@
-"""Loading models: the one place weights are read (base, base + adapter, merged export).
+"""Loading models: the one place weights are read (base, base + adapter, merged export, GGUF file).
+
+A ``.gguf`` path (``models/export/skillcall-q8_0.gguf``) loads through transformers (``gguf_file=``, dequantised to
+fp32); its folder holds the export's prompt config, skills and training record, like a merged folder.
 
 Owns the adapter folder's file names and metadata readers; quantisation (bitsandbytes) checks.
 
@@ -87,9 +90,52 @@ def load_base(name: str, quantization: str = "none", dtype: str = "float32") -> 
     return model, tokenizer
 
 
+def is_gguf(name: str | Path) -> bool:
+    """``models/export/skillcall-q8_0.gguf`` -> True.
+
+    >>> is_gguf("models/export/skillcall-q8_0.gguf"), is_gguf("models/base")
+    (True, False)
+    """
+    return str(name).endswith(".gguf")
+
+
+def model_folder(name: str | Path) -> Path:
+    """The folder with a model's prompt config and skills: the folder itself, or a GGUF file's folder.
+
+    >>> str(model_folder("models/export/skillcall-f16.gguf"))
+    'models/export'
+    """
+    return Path(name).parent if is_gguf(name) else Path(name)
+
+
+def load_tokenizer(name: str | Path) -> Any:
+    """The tokenizer of an HF folder / hub id, or the one embedded in a GGUF file."""
+    if is_gguf(name):
+        return AutoTokenizer.from_pretrained(Path(name).parent, gguf_file=Path(name).name)
+    return AutoTokenizer.from_pretrained(name)
+
+
+def load_model(name: str | Path, dtype: str = "float32") -> tuple[Any, Any]:
+    """(model, tokenizer) of an HF folder / hub id (:func:`load_base`) or a GGUF file (dequantised to ``dtype``).
+
+    transformers marks a GGUF-loaded model as quantised although its tensors are plain: the marks are cleared so it
+    merges, saves and generates like any model.
+    """
+    if not is_gguf(name):
+        return load_base(str(name), "none", dtype)
+    path = Path(name)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such GGUF file; run the export stage (models/export)")
+    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=getattr(torch, dtype))
+    model.hf_quantizer, model.is_quantized = None, False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    return model.to(device()), load_tokenizer(path)
+
+
 def adapter_skills(adapter_dir: str | Path) -> Skills:
     """The skill specs saved with an adapter (``skills.json``), without loading the model."""
-    path = Path(adapter_dir) / SKILLS_FILE
+    path = model_folder(adapter_dir) / SKILLS_FILE
     if not path.exists():
         raise FileNotFoundError(f"{path}: missing; is {adapter_dir} a folder written by the finetune stage?")
     specs = json.loads(path.read_text(encoding="utf-8"))
@@ -114,11 +160,18 @@ def load_trained(adapter_dir: str | Path, base_model: str | None = None) -> tupl
     """(model with the adapter, prompter, skills) from a folder written by :func:`save_adapter`.
 
     The base is the one it was trained on (``training.json``) unless ``base_model`` names another copy.
-    A merged folder written by ``skillcall.export`` loads as a plain model (its weights hold the adapter).
+    A merged folder written by ``skillcall.export``, or a GGUF file of the export stage (its folder holds the
+    prompt and skills), loads as a plain model (its weights hold the adapter).
     """
-    d = Path(adapter_dir)
+    d = model_folder(adapter_dir)
     training = json.loads((d / TRAINING_FILE).read_text())
     params = training["params"]
+    if is_gguf(adapter_dir):
+        if base_model:
+            raise ValueError(f"{adapter_dir} is a merged GGUF: a base model does not apply to it")
+        model, tokenizer = load_model(adapter_dir, params["dtype"])
+        model.eval()
+        return model, Prompter.load(d, tokenizer), adapter_skills(d)
     if (d / ADAPTER_CONFIG).exists():
         model, _ = load_base(base_model or training["base_model"], params["quantization"], params["dtype"])
         model = PeftModel.from_pretrained(model, d)

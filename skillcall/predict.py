@@ -2,6 +2,11 @@
 
     python -m skillcall.predict "set a timer for ten minutes"       # -> timer(duration="10 minutes")
     printf 'weather in Oslo\\nthanks\\n' | python -m skillcall.predict --json
+    python -m skillcall.predict --model models/export/skillcall-q8_0.gguf "what's the time in Tokyo"
+    python -m skillcall.predict --no-grammar "hi"   # free decoding instead of the skills' grammar
+
+Decoding is constrained by the skills' grammar (``skillcall.grammar``) unless ``--no-grammar``: every line is
+then a valid call (unless cut by ``--max-new-tokens``).
 
 A generation that is not a valid call is printed as ``# invalid (<reason>): "<raw text>"``
 (or ``"valid": false`` with ``--json``); it never stops the other utterances.
@@ -26,6 +31,7 @@ import sys
 with contextlib.redirect_stdout(sys.stderr):  # stdout is for calls only; transformers prints on import
     from skillcall.evaluate import Parsed, parse_generation
     from skillcall.generation import generate
+    from skillcall.grammar import skills_grammar
     from skillcall.models import load_trained, merge_adapter
 
 
@@ -55,6 +61,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("utterances", nargs="*", help="utterances; none: read stdin, one per line")
     ap.add_argument("--adapter", default="models/adapter", help="adapter folder of the finetune stage (%(default)s)")
     ap.add_argument("--base", help="base model folder or hub id (default: the one the adapter records)")
+    ap.add_argument("--model", help="a merged export instead of the adapter: a folder or a .gguf file of models/export")
+    ap.add_argument(
+        "--grammar",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="constrain decoding to the skills' grammar (default: on)",
+    )
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument("--batch-size", type=int, default=32, help="utterances per generate call (%(default)s)")
     ap.add_argument("--max-new-tokens", type=int, default=48, help="generated tokens at most (%(default)s)")
@@ -66,8 +79,11 @@ def main(argv: list[str] | None = None) -> None:
     utterances = args.utterances or [line.strip() for line in sys.stdin if line.strip()]
     if not utterances:
         sys.exit("predict: no utterances given (arguments or stdin)")
-    model, prompter, skills = load_trained(args.adapter, args.base)
-    generations = generate(merge_adapter(model), prompter, utterances, args.batch_size, args.max_new_tokens)
+    model, prompter, skills = load_trained(args.model or args.adapter, None if args.model else args.base)
+    grammar = skills_grammar(skills) if args.grammar else None
+    generations = generate(
+        merge_adapter(model), prompter, utterances, args.batch_size, args.max_new_tokens, grammar=grammar
+    )
     for utterance, generation in zip(utterances, generations, strict=True):
         raw, parsed = generation.text, parse_generation(generation.text, skills)
         print(

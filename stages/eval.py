@@ -7,6 +7,10 @@
 ``user``/``answer`` or ``input``/``output`` (skipped records, e.g. unknown skills, are reported in
 metrics.json under ``test_file``). Hyperparameters: the ``eval:`` section of params.yaml.
 
+Decoding: ``eval.grammar`` (default true) constrains generation to the skills' grammar; the test set is scored in
+both settings (metrics.json blocks ``constrained`` / ``unconstrained``; top level = the default setting), the base
+model too (``baseline``, ``baseline_constrained``); ``--holdout`` in the default setting.
+
 What is evaluated (recorded in metrics.json under ``evaluated``) can be overridden, by params.yaml
 (``eval.model``, ``eval.adapter``, ``eval.prompt``, ``eval.prompt_file``) or by the flags below, which win:
 

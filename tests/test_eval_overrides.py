@@ -169,7 +169,8 @@ def eval_stage(adapter, out, *flags) -> dict:
     from stages.eval import main
 
     main(["--adapter", str(adapter), "--dataset", "dataset", "--out", str(out), *flags])
-    return json.loads((out / "metrics.json").read_text())
+    details = json.loads((out / "details.json").read_text())
+    return json.loads((out / "metrics.json").read_text()) | {"evaluated": details["evaluated"]}
 
 
 def raw_predictions(out: Path, name: str = "predictions.jsonl") -> list[str]:
@@ -205,7 +206,11 @@ def test_stage_overrides_evaluate_what_they_say(trained_adapter, tiny_model_dir,
     assert all(raw_predictions(tmp_path / "default")), "the trained adapter answers every utterance"
     assert raw_predictions(tmp_path / "merged_eval") == raw_predictions(tmp_path / "default")
     assert raw_predictions(tmp_path / "chatml") == raw_predictions(tmp_path / "default")
-    assert raw_predictions(tmp_path / "base") == raw_predictions(tmp_path / "default", "baseline_predictions.jsonl")
+    base, default_dir = tmp_path / "base", tmp_path / "default"  # the base alone, in each setting, is the baseline
+    assert raw_predictions(base, "unconstrained_predictions.jsonl") == raw_predictions(
+        default_dir, "baseline_predictions.jsonl"
+    )
+    assert raw_predictions(base) == raw_predictions(default_dir, "baseline_constrained_predictions.jsonl")
 
     assert "baseline" in default and "baseline" in outs["chatml"]
     assert "baseline" not in outs["merged"] and "baseline" not in outs["base"]  # no adapter to leave out
@@ -213,6 +218,7 @@ def test_stage_overrides_evaluate_what_they_say(trained_adapter, tiny_model_dir,
         "model": str(merged),
         "adapter": None,
         "prompt": {"source": "model", "mode": "chat", "format": "chatml"},
+        "decoding": "constrained",
     }
     assert outs["chatml"]["evaluated"]["adapter"] == str(trained_adapter)
     assert outs["chatml"]["evaluated"]["prompt"] == {

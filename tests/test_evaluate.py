@@ -275,8 +275,10 @@ def test_eval_stage_scores_known_answers_exactly(memorised_adapter, tmp_path, wa
     )
 
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == set(HEADLINE) | {"holdout", "baseline"}
-    assert set(metrics["holdout"]) == set(metrics["baseline"]) == set(HEADLINE)
+    blocks = {"holdout", "baseline", "baseline_constrained", "constrained", "unconstrained"}
+    assert set(metrics) == set(HEADLINE) | blocks and all(set(metrics[b]) == set(HEADLINE) for b in blocks)
+    assert metrics["constrained"] == {k: metrics[k] for k in HEADLINE}  # the default setting is the top level
+    assert metrics["baseline_constrained"]["valid_rate"] == 1.0  # the grammar alone makes the random model valid
     expected = {"n": 5, "ast_accuracy": 0.8, "exact_match": 0.8, "name_accuracy": 0.8, "valid_rate": 1.0}
     assert {k: metrics[k] for k in expected} == expected
     assert metrics["other_f1"] == pytest.approx(2 / 3)  # precision 1/1, recall 1/2
@@ -307,6 +309,7 @@ def test_eval_stage_scores_known_answers_exactly(memorised_adapter, tmp_path, wa
         "model": json.loads((memorised_adapter / "training.json").read_text())["base_model"],
         "adapter": str(memorised_adapter),
         "prompt": {"source": "adapter", "mode": "chat", "format": "chatml"},
+        "decoding": "constrained",
     }
     rows = jsonl(out / "predictions.jsonl")
     assert [r["utterance"] for r in rows] == [u for u, _, _ in TINY_TEST]
@@ -314,6 +317,8 @@ def test_eval_stage_scores_known_answers_exactly(memorised_adapter, tmp_path, wa
     assert [r["correct"] for r in rows] == [r.user != WRONG_UTTERANCE for r in tiny_rows()]
     assert [r["prediction"] for r in jsonl(out / "holdout_predictions.jsonl")] == [WRONG_ANSWER, "other()"]
     assert len(jsonl(out / "baseline_predictions.jsonl")) == 5
+    for name in ("constrained", "unconstrained", "baseline", "baseline_constrained"):
+        assert len(jsonl(out / f"{name}_predictions.jsonl")) == 5
     confusion = json.loads((out / "confusion.json").read_text())
     assert [(c["actual"], c["predicted"]) for c in confusion] == [
         (a.split("(")[0], "weather" if u == WRONG_UTTERANCE else a.split("(")[0]) for u, a, _ in TINY_TEST
