@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import PartialState
 from datasets import Dataset
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-from accelerate import PartialState
 from transformers import TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
@@ -341,7 +341,9 @@ def train(
     train_seconds = time.time() - train_start
     val = trainer.evaluate()
     log_step(run, live, val, trainer.state.global_step)
-    samples = sample_predictions(model, prompter, val_rows[: p.sample_predictions] if main else [], skills, p.max_new_tokens)
+    samples = sample_predictions(
+        model, prompter, val_rows[: p.sample_predictions] if main else [], skills, p.max_new_tokens
+    )
     steps, world = trainer.state.global_step, args.world_size
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     metrics = {

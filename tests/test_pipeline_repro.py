@@ -126,19 +126,22 @@ def exp_rows(repo: Path, env: dict[str, str]) -> list[dict]:
                         "name": rev["name"],
                         "params": data["params"]["params.yaml"]["data"],
                         "metrics": data["metrics"]["eval/metrics.json"]["data"],
+                        "train_metrics": data["metrics"]["models/train_metrics.json"]["data"],
                         "deps": {path: d["hash"] for path, d in data["deps"].items()},
                     }
                 )
     return out
 
 
-def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 300) -> None:
-    deadline = time.monotonic() + timeout
+def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 300) -> int:
+    """Wait until the queue is empty and no task failed; the most experiments seen running at once."""
+    deadline, most = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
         status = run(["dvc", "queue", "status"], repo, env)
+        most = max(most, sum(" Running " in f" {line} " for line in status.splitlines()))
         if not any(word in status for word in ("Queued", "Running")):
             assert "Failed" not in status, status + run(["dvc", "queue", "logs", "--all"], repo, env)
-            return
+            return most
         time.sleep(2)
     raise AssertionError(f"dvc queue still busy after {timeout} s:\n{status}")
 
@@ -156,16 +159,22 @@ def test_experiments_run_queue_show_and_track(workspace):
     repo, env = workspace
     one = run(["dvc", "exp", "run", "-S", "finetune.learning_rate=0.005", "-S", "finetune.lora.r=4"], repo, env)
     assert ran_stages(one) == ["finetune", "eval"]
-    for r in (2, 8):
-        run(["dvc", "exp", "run", "--queue", "-S", f"finetune.lora.r={r}"], repo, env)
-    run(["dvc", "queue", "start"], repo, env)
-    wait_for_queue(repo, env)
+    # two queued experiments run side by side by two queue workers; one of them trains data-parallel (2 ranks)
+    for r, processes in ((2, 2), (8, 1)):
+        run(
+            ["dvc", "exp", "run", "--queue", "-S", f"finetune.lora.r={r}", "-S", f"finetune.processes={processes}"],
+            repo,
+            env,
+        )
+    run(["dvc", "queue", "start", "-j", "2"], repo, env)
+    assert wait_for_queue(repo, env) == 2
 
     exps = exp_rows(repo, env)
     assert sorted(e["params"]["finetune"]["lora"]["r"] for e in exps) == [2, 4, 8]
     assert {e["params"]["finetune"]["learning_rate"] for e in exps if e["params"]["finetune"]["lora"]["r"] == 4} == {
         0.005
     }
+    assert {e["params"]["finetune"]["lora"]["r"]: e["train_metrics"]["processes"] for e in exps} == {4: 1, 2: 2, 8: 1}
     for e in exps:
         assert {"exact_match", "ast_accuracy", "valid_rate", "baseline"} <= set(e["metrics"])
         assert 0 <= e["metrics"]["exact_match"] <= 1
