@@ -133,7 +133,7 @@ def exp_rows(repo: Path, env: dict[str, str]) -> list[dict]:
     return out
 
 
-def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 300) -> int:
+def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 600) -> int:
     """Wait until the queue is empty and no task failed; the most experiments seen running at once."""
     deadline, most = time.monotonic() + timeout, 0
     while time.monotonic() < deadline:
