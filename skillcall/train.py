@@ -24,12 +24,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from accelerate import PartialState
 from datasets import Dataset
 from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
 from transformers import TrainerCallback, set_seed
 from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
+from skillcall import distributed
 from skillcall.calls import calls_match
 from skillcall.dataset import Row, read_rows
 from skillcall.generation import generate
@@ -64,7 +66,7 @@ class FinetuneParams:
 
     quantization: str  # none | 4bit | 8bit
     dtype: str  # float32 | bfloat16
-    threads: int  # torch CPU threads; 0 = torch's default (all cores)
+    threads: int  # torch CPU threads per process; 0 = the cores shared out between the processes
     prompt: PromptParams
     lora: LoraParams
     seed: int
@@ -85,6 +87,7 @@ class FinetuneParams:
     eval_batch_size: int
     sample_predictions: int
     max_new_tokens: int
+    processes: int = 1  # data-parallel ranks (torchrun); global batch = batch_size * grad_accum * processes
 
 
 def file_sha256(paths: list[str | Path]) -> dict[str, str]:
@@ -211,7 +214,8 @@ def sft_config(p: FinetuneParams, output_dir: str | Path, max_length: int) -> SF
         report_to=[],
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
-        use_cpu=device() == "cpu",
+        use_cpu=device() == "cpu",  # also makes torchrun ranks on a CPU one gloo DDP group, not N trainings
+        ddp_find_unused_parameters=False,  # every LoRA weight is used each step; saves a graph walk per step
     )
 
 
@@ -291,12 +295,18 @@ def train(
 ) -> TrainResult:
     """Fine-tune ``base_model`` (HF folder or hub id) on the train file; ``run``/``live`` get per-step metrics.
 
-    ``callbacks``: extra transformers TrainerCallbacks (e.g. a step timer).
+    ``callbacks``: extra transformers TrainerCallbacks (e.g. a step timer). Under torchrun every rank calls this
+    with the same arguments; each trains on its share of every global batch, and only rank 0 prints and generates
+    the sample predictions (pass ``run``/``live`` on rank 0 only).
     """
     if p.share_prefix and p.gradient_checkpointing:
         raise ValueError("finetune.share_prefix and finetune.gradient_checkpointing cannot both be true")
-    if p.threads:
-        torch.set_num_threads(p.threads)
+    # joins the torchrun group (gloo on a CPU, nccl on GPUs) and picks this rank's GPU before the model is loaded
+    state = PartialState(cpu=device() == "cpu")
+    main = state.is_main_process
+    print_ = print_ if main else lambda *_: None
+    if p.threads or state.num_processes > 1:
+        torch.set_num_threads(distributed.threads_per_process(p.threads, distributed.cores(), state.num_processes))
     start = time.time()
     train_rows, val_rows = read_rows(train_path), read_rows(val_path)
     model, tokenizer = load_base(str(base_model), p.quantization, p.dtype)
@@ -309,14 +319,20 @@ def train(
     print_(
         f"finetune: {len(train_rows)} train / {len(val_rows)} val rows, {sum(lengths) / len(lengths):.0f} tokens per "
         f"example (max {max(lengths)}; the first {n}, shared by all, run once per batch), "
-        f"{p.max_steps} steps of {p.batch_size * p.grad_accum} on {torch.get_num_threads()} threads"
+        f"{p.max_steps} steps of {p.batch_size * p.grad_accum * state.num_processes} on {state.num_processes} "
+        f"process(es) x {torch.get_num_threads()} threads"
     )
     model = lora_model(model, p)
     data_hash = file_sha256([train_path, val_path])
-    last = prepare_checkpoints(Path(checkpoints), print_, resume, fingerprint(p, str(base_model), data_hash))
+    args = sft_config(p, checkpoints, max_length=p.max_length - n)
+    with args.main_process_first(local=False, desc="checkpoint folder"):  # rank 0 empties it, then the others look
+        if main:
+            last = prepare_checkpoints(Path(checkpoints), print_, resume, fingerprint(p, str(base_model), data_hash))
+        else:
+            last = get_last_checkpoint(str(checkpoints)) if resume else None
     trainer = PrefixSharingTrainer(
         model=model,
-        args=sft_config(p, checkpoints, max_length=p.max_length - n),
+        args=args,
         train_dataset=Dataset.from_list([{k: v[n:] for k, v in e.items()} for e in train_examples]),
         eval_dataset=Dataset.from_list([{k: v[n:] for k, v in e.items()} for e in val_examples]),
         processing_class=tokenizer,
@@ -329,21 +345,24 @@ def train(
     train_seconds = time.time() - train_start
     val = trainer.evaluate()
     log_step(run, live, val, trainer.state.global_step)
-    samples = sample_predictions(model, prompter, val_rows[: p.sample_predictions], skills, p.max_new_tokens)
-    steps = trainer.state.global_step
+    samples = sample_predictions(
+        model, prompter, val_rows[: p.sample_predictions] if main else [], skills, p.max_new_tokens
+    )
+    steps, world = trainer.state.global_step, args.world_size
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     metrics = {
         "train_loss": losses[-1] if losses else output.training_loss,  # the last logged (mean of logging_steps)
         "val_loss": val["eval_loss"],
         "steps": steps,
-        "examples_per_step": p.batch_size * p.grad_accum,
+        "examples_per_step": p.batch_size * p.grad_accum * world,
         "tokens_per_example": round(sum(lengths) / len(lengths), 1),
         "shared_prefix_tokens": n,
-        "tokens": int(trainer.state.num_input_tokens_seen) + n * steps * p.grad_accum,  # run through the model
+        "tokens": int(trainer.state.num_input_tokens_seen) + n * steps * p.grad_accum * world,  # through the model
         "train_seconds": round(train_seconds, 1),
         "seconds_per_step": round(train_seconds / max(1, steps), 2),
         "seconds": round(time.time() - start, 1),
-        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),  # of rank 0
+        "processes": world,
         "trainable_params": sum(x.numel() for x in model.parameters() if x.requires_grad),
         "threads": torch.get_num_threads(),
         "sample_accuracy": sum(s["correct"] for s in samples) / len(samples) if samples else None,

@@ -5,18 +5,25 @@
 BASE_DIR is the base stage's output (``base.model`` in params.yaml picks the model). ``--resume`` continues from the last checkpoint in ``--checkpoints`` (git-ignored).
 W&B: offline unless WANDB_MODE says otherwise; run name = DVC_EXP_NAME. The run uses the dataset
 artifact of TRAIN's folder (when it is the collect stage's output) and logs the adapter as a ``model`` artifact.
+
+``finetune.processes: N`` > 1: the stage re-runs itself under torchrun as N data-parallel ranks on this machine
+(:mod:`skillcall.distributed`); started by a launcher itself (multi-GPU, multi-node), it is one rank of that group:
+
+    torchrun --nnodes 2 --node-rank 0 --nproc-per-node 8 --rdzv-backend c10d --rdzv-endpoint HOST:29500 \
+        -m stages.finetune models/base ... dvclive/finetune
+
+Only rank 0 writes the adapter, the metrics file, DVCLive and the W&B run.
 """
 
 import argparse
 import json
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from skillcall import tracking
+from skillcall import distributed, tracking
 from skillcall.examples import load_skills
-from skillcall.models import adapter_metadata
 from skillcall.params import load_params
-from skillcall.train import FinetuneParams, save_adapter, train
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -29,9 +36,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    processes, threads = distributed.launch_params("finetune")
+    if processes > 1 and not distributed.launched():
+        if status := distributed.relaunch("stages.finetune", argv, processes, threads):
+            raise SystemExit(status)
+        return
+    # imported here, so a process that only relaunches never loads torch/transformers (~10-30 s on this CPU)
+    from skillcall.models import adapter_metadata
+    from skillcall.train import FinetuneParams, save_adapter, train
+
     params = load_params("finetune", FinetuneParams)
     skills = load_skills(args.examples)
+    if distributed.rank() != 0:  # a worker rank: trains its share, writes nothing
+        train(params, args.base_dir, args.train, args.val, skills, args.checkpoints, args.resume)
+        return
     config = {**asdict(params), "base_model": args.base_dir}
     run = tracking.init_run("finetune", config, load_params("wandb", tracking.WandbParams), stage="finetune")
     tracking.use_dataset(run, Path(args.train).parent)  # the collect stage's dataset artifact, when it is one

@@ -126,13 +126,14 @@ def exp_rows(repo: Path, env: dict[str, str]) -> list[dict]:
                         "name": rev["name"],
                         "params": data["params"]["params.yaml"]["data"],
                         "metrics": data["metrics"]["eval/metrics.json"]["data"],
+                        "train_metrics": data["metrics"]["models/train_metrics.json"]["data"],
                         "deps": {path: d["hash"] for path, d in data["deps"].items()},
                     }
                 )
     return out
 
 
-def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 300) -> None:
+def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = run(["dvc", "queue", "status"], repo, env)
@@ -152,13 +153,24 @@ def wandb_runs(wandb_root: Path) -> dict[tuple[str, str], list[Path]]:
     return out
 
 
+def run_span(run_dir: Path) -> tuple[float, float]:
+    """(start, end) in seconds since the epoch of an offline W&B run: folder name time stamp, last write."""
+    start = time.mktime(time.strptime(run_dir.name.split("-")[2], "%Y%m%d_%H%M%S"))
+    return start, max(p.stat().st_mtime for p in run_dir.glob("run-*.wandb"))
+
+
 def test_experiments_run_queue_show_and_track(workspace):
     repo, env = workspace
     one = run(["dvc", "exp", "run", "-S", "finetune.learning_rate=0.005", "-S", "finetune.lora.r=4"], repo, env)
     assert ran_stages(one) == ["finetune", "eval"]
-    for r in (2, 8):
-        run(["dvc", "exp", "run", "--queue", "-S", f"finetune.lora.r={r}"], repo, env)
-    run(["dvc", "queue", "start"], repo, env)
+    # two queued experiments run side by side by two queue workers; one of them trains data-parallel (2 ranks)
+    for r, processes in ((2, 2), (8, 1)):
+        run(
+            ["dvc", "exp", "run", "--queue", "-S", f"finetune.lora.r={r}", "-S", f"finetune.processes={processes}"],
+            repo,
+            env,
+        )
+    run(["dvc", "queue", "start", "-j", "2"], repo, env)
     wait_for_queue(repo, env)
 
     exps = exp_rows(repo, env)
@@ -166,11 +178,16 @@ def test_experiments_run_queue_show_and_track(workspace):
     assert {e["params"]["finetune"]["learning_rate"] for e in exps if e["params"]["finetune"]["lora"]["r"] == 4} == {
         0.005
     }
+    assert {e["params"]["finetune"]["lora"]["r"]: e["train_metrics"]["processes"] for e in exps} == {4: 1, 2: 2, 8: 1}
     for e in exps:
         assert {"exact_match", "ast_accuracy", "valid_rate", "baseline"} <= set(e["metrics"])
         assert 0 <= e["metrics"]["exact_match"] <= 1
 
     runs = wandb_runs(Path(env["WANDB_DIR"]))
+    # -j 2: the two queued experiments' finetune stages ran at the same time (one after the other with -j 1)
+    (a,), (b,) = (runs[(e["name"], "finetune")] for e in exps if e["params"]["finetune"]["lora"]["r"] in (2, 8))
+    (a_start, a_end), (b_start, b_end) = run_span(a), run_span(b)
+    assert a_start < b_end and b_start < a_end, (run_span(a), run_span(b))
     for e in exps:
         (finetune,) = runs.get((e["name"], "finetune"), [])
         assert len(runs.get((e["name"], "eval"), [])) == 1, (e["name"], sorted(runs))
