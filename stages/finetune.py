@@ -12,11 +12,15 @@ import json
 from dataclasses import asdict
 from pathlib import Path
 
-from skillcall import tracking
+from skillcall import plots, tracking
 from skillcall.examples import load_skills
 from skillcall.models import adapter_metadata
 from skillcall.params import load_params
 from skillcall.train import FinetuneParams, save_adapter, train
+
+# models/train_metrics.json (a DVC metric, a column each in ``dvc exp show``): these keys only; every metric of
+# the run is in the adapter's training.json and the W&B summary
+HEADLINE = ("train_loss", "val_loss", "train_seconds")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -39,12 +43,13 @@ def main(argv: list[str] | None = None) -> None:
 
     result = train(params, args.base_dir, args.train, args.val, skills, args.checkpoints, args.resume, run, live)
     save_adapter(args.adapter, result, skills, params)
-    Path(args.metrics).write_text(json.dumps(result.metrics, indent=2) + "\n")
+    Path(args.metrics).write_text(json.dumps({k: result.metrics[k] for k in HEADLINE}, indent=2) + "\n")
 
     columns = ["utterance", "gold", "prediction", "correct"]
     tracking.log_table(run, "val/samples", columns, [[s[c] for c in columns] for s in result.samples])
     tracking.log_artifact(run, tracking.MODEL_ARTIFACT, "model", args.adapter, adapter_metadata(args.adapter))
     run.summary.update(result.metrics)
+    plots.log_images(run, [plots.write_loss_plot(args.live)], "finetune")
     run.finish()
     live.end()
     print(f"finetune: {json.dumps(result.metrics)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def tiny_profile(model_dir: Path) -> dict:
             "warmup_steps": 0,
             "logging_steps": 1,
             "save_steps": 100,
+            "eval_steps": 1,
+            "eval_rows": 4,
             "eval_batch_size": 8,
             "sample_predictions": 2,
             "max_new_tokens": 12,
@@ -170,6 +173,15 @@ def test_experiments_run_queue_show_and_track(workspace):
         assert {"exact_match", "ast_accuracy", "valid_rate", "baseline"} <= set(e["metrics"])
         assert 0 <= e["metrics"]["exact_match"] <= 1
 
+    # readable in a 160-column terminal: no line wider, no column squeezed to "…"
+    shown = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], repo, {**env, "COLUMNS": "160"})
+    assert max(map(len, shown.splitlines())) <= 160 and "…" not in shown, shown
+    assert "lora.r" in shown and "learning_rate" in shown and "ast_accuracy" in shown
+    for args in ([], ["--md"]):
+        table = run([sys.executable, "-m", "skillcall.compare", *args], repo, {**env, "COLUMNS": "160"})
+        assert max(map(len, table.splitlines())) <= 160, table
+        assert all(e["name"] in table for e in exps) and "lora.r" in table, table
+
     runs = wandb_runs(Path(env["WANDB_DIR"]))
     for e in exps:
         (finetune,) = runs.get((e["name"], "finetune"), [])
@@ -179,6 +191,21 @@ def test_experiments_run_queue_show_and_track(workspace):
         assert cfg["learning_rate"] == e["params"]["finetune"]["learning_rate"]
         for path in ("data/dataset/train.jsonl", "data/dataset/val.jsonl", "models/base"):
             assert cfg["dvc_inputs"][path] == e["deps"][path], path
+
+
+PNGS = ["dvclive/finetune/plots/images/loss.png", "eval/plots/per_skill.png", "eval/plots/confusion.png"]
+
+
+def test_static_plots_exist_and_dvc_shows_them(workspace):
+    repo, env = workspace
+    for png in PNGS:
+        assert (repo / png).read_bytes().startswith(b"\x89PNG") and (repo / png).stat().st_size > 5000, png
+    listed = json.loads(run(["dvc", "plots", "show", "--json"], repo, env))
+    assert set(PNGS) <= set(listed), sorted(listed)
+    assert all(listed[png][0]["type"] == "image" for png in PNGS)
+    assert {"dvclive/finetune/plots/metrics/val/loss.tsv", "eval/per_skill.json"} <= set(listed)
+    val_loss = (repo / "dvclive/finetune/plots/metrics/val/loss.tsv").read_text().splitlines()[1:]
+    assert [int(line.split("\t")[0]) for line in val_loss] == [1, 2]  # a curve: every eval_steps, once each
 
 
 def test_push_clone_pull_gives_identical_files(workspace, tmp_path):
