@@ -252,6 +252,8 @@ def test_collect_stage_cli_writes_splits_and_stats(example_dir, tmp_path, monkey
     subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True)
     stats = json.loads((out / "stats.json").read_text())
     assert stats["splits"] == {"train": 18, "val": 6, "test": 6}
+    # the stage's DVC metric: flat and small (one `dvc exp show` column per key), the rest stays in stats.json
+    assert json.loads((out / "metrics.json").read_text()) == {"train_rows": 18, "val_rows": 6, "test_rows": 6}
     rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     assert set(rows[0]) == {"user", "answer", "skill", "source", "file", "origin"}
     assert Counter(r["skill"] for r in rows) == {"other": 12, "weather": 6}
