@@ -73,7 +73,9 @@ def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _experiment(name: str, entry: dict) -> Experiment | None:
+def _experiment(entry: dict) -> Experiment | None:
+    """An entry of ``dvc exp show --json`` (a commit, an experiment or the workspace); None if it failed."""
+    name = entry.get("name") or (WORKSPACE if entry["rev"] == WORKSPACE else entry["rev"][:7])
     data = entry.get("data") or {}
     if entry.get("error") or not data:
         return None
@@ -89,9 +91,9 @@ def experiments(exp_show: list[dict], workspace: bool = False) -> list[Experimen
     for commit in exp_show:
         if commit["rev"] == WORKSPACE and not workspace:
             continue
-        out.append(_experiment(commit.get("name") or commit["rev"][:7], commit))
+        out.append(_experiment(commit))
         for exp in commit.get("experiments") or []:
-            out += [_experiment(rev.get("name") or rev["rev"][:7], rev) for rev in exp.get("revs", [])]
+            out += [_experiment(rev) for rev in exp.get("revs", [])]
     return [e for e in out if e is not None]
 
 
@@ -187,10 +189,13 @@ def main(argv: list[str] | None = None) -> None:
     if not exps:
         raise SystemExit("compare: no experiment to compare (dvc exp show lists none)")
     per_skill = {e.name: read_per_skill(e.rev) for e in exps}
-    reference = args.reference or exps[0].name
+    reference = args.reference or next((e.name for e in exps if e.rev != WORKSPACE), exps[0].name)
     print(render(*summary_table(exps), md=args.md))
-    print(f"\nper-skill test accuracy: {reference}, then each experiment's difference\n")
-    print(render(*skill_table(per_skill, reference), md=args.md))
+    if any(per_skill.values()):
+        print(f"\nper-skill test accuracy: {reference}, then each experiment's difference\n")
+        print(render(*skill_table(per_skill, reference), md=args.md))
+    else:
+        print(f"\n(no per-skill accuracy: no experiment has {PER_SKILL_FILE} in git)")
     if args.png:
         from skillcall.plots import comparison_figure, save
 

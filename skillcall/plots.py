@@ -4,8 +4,8 @@ Pure data helpers, then one figure builder per picture (matplotlib's object API:
 
     >>> row_normalised({"timer": {"timer": 3, "invalid": 1}, "other": {"other": 2}}, ["other", "timer", "invalid"])
     [[1.0, 0.0, 0.0], [0.0, 0.75, 0.25]]
-    >>> per_skill_records({"test": {"per_skill": {"timer": {"accuracy": 0.5, "count": 2}}},
-    ...                    "baseline": {"per_skill": {"timer": {"accuracy": 0.0, "count": 2}}}})
+    >>> per_skill_records({"baseline": {"per_skill": {"timer": {"accuracy": 0.0, "count": 2}}},
+    ...                    "test": {"per_skill": {"timer": {"accuracy": 0.5, "count": 2}}}})
     [{'skill': 'timer', 'accuracy': 0.5, 'count': 2, 'baseline': 0.0}]
 """
 
@@ -59,14 +59,14 @@ def loss_figure(series: dict[str, list[tuple[int, float]]]) -> Figure:
     return fig
 
 
-def per_skill_records(details: dict) -> list[dict]:
-    """One record per skill of the first set with ``per_skill`` (the headline set): its accuracy and count,
-    plus the accuracy of every other set (``holdout``, ``baseline`` ...) under the set's name (None if absent)."""
+def per_skill_records(details: dict, headline: str = "test") -> list[dict]:
+    """One record per skill of the ``headline`` set: its accuracy and count, plus the accuracy of every other set
+    with ``per_skill`` (``holdout``, ``baseline`` ...) under the set's name (None if the set lacks the skill)."""
     sets = {name: m["per_skill"] for name, m in details.items() if isinstance(m, dict) and "per_skill" in m}
-    first, *others = sets
+    others = [name for name in sets if name != headline]
     return [
-        {"skill": skill, **sets[first][skill]} | {o: sets[o].get(skill, {}).get("accuracy") for o in others}
-        for skill in sorted(sets[first])
+        {"skill": skill, **sets[headline][skill]} | {o: sets[o].get(skill, {}).get("accuracy") for o in others}
+        for skill in sorted(sets[headline])
     ]
 
 
@@ -85,12 +85,12 @@ def bars(ax: Any, groups: list[str], series: dict[str, list[float | None]]) -> N
     ax.figure.legend(loc="outside lower center", ncols=min(len(series), 3), fontsize="small")
 
 
-def per_skill_figure(details: dict) -> Figure:
+def per_skill_figure(details: dict, headline: str = "test") -> Figure:
     """Per-skill AST accuracy: fine-tuned on test and holdout vs the base model on test."""
-    records = per_skill_records(details)
-    first = next(name for name, m in details.items() if isinstance(m, dict) and "per_skill" in m)
-    names = [first, *(k for k in records[0] if k not in ("skill", "accuracy", "count"))]
-    series = {LABELS.get(n, n): [r["accuracy"] if n == first else r[n] for r in records] for n in names}
+    records = per_skill_records(details, headline)
+    others = [k for k in records[0] if k not in ("skill", "accuracy", "count")]
+    series = {LABELS.get(headline, headline): [r["accuracy"] for r in records]}
+    series |= {LABELS.get(n, n): [r[n] for r in records] for n in others}
     fig = Figure(figsize=(6.5, 0.45 * len(records) + 1.4), dpi=DPI, layout="constrained")
     ax = fig.add_subplot()
     bars(ax, [f"{r['skill']} ({r['count']})" for r in records], series)
@@ -159,15 +159,15 @@ def write_loss_plot(live_dir: str | Path) -> Path:
     return save(loss_figure(loss_series(live_dir)), Path(live_dir) / "plots" / "images" / LOSS_FILE)
 
 
-def write_eval_plots(out_dir: str | Path, details: dict) -> list[Path]:
-    """``<out>/per_skill.json`` (DVC bar plot data) and ``<out>/plots/{per_skill,confusion}.png``; returns the PNGs."""
+def write_eval_plots(out_dir: str | Path, details: dict, headline: str = "test") -> list[Path]:
+    """``<out>/per_skill.json`` (DVC bar plot data) and ``<out>/plots/{per_skill,confusion}.png`` of the ``headline``
+    set (the others' per-skill accuracy beside it); returns the PNGs."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / PER_SKILL_DATA).write_text(json.dumps(per_skill_records(details), indent=1) + "\n")
-    first = next(name for name, m in details.items() if isinstance(m, dict) and "confusion" in m)
+    (out / PER_SKILL_DATA).write_text(json.dumps(per_skill_records(details, headline), indent=1) + "\n")
     return [
-        save(per_skill_figure(details), out / "plots" / PER_SKILL_PNG),
-        save(confusion_figure(details[first]["confusion"], first), out / "plots" / CONFUSION_PNG),
+        save(per_skill_figure(details, headline), out / "plots" / PER_SKILL_PNG),
+        save(confusion_figure(details[headline]["confusion"], headline), out / "plots" / CONFUSION_PNG),
     ]
 
 

@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         result.details["test_file"] = report
     write_outputs(args.out, result)
     log_wandb(run, result)
-    plots.log_images(run, plots.write_eval_plots(args.out, result.details), "eval")
+    plots.log_images(run, plots.write_eval_plots(args.out, result.details, headline=next(iter(sets))), "eval")
     run.finish()
     print(f"{summary(result)}\neval: {result.seconds:.0f} s -> {args.out}")
     if report and report["skipped"]:

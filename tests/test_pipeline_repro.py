@@ -140,7 +140,8 @@ def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 300) -> Non
     while time.monotonic() < deadline:
         status = run(["dvc", "queue", "status"], repo, env)
         if not any(word in status for word in ("Queued", "Running")):
-            assert "Failed" not in status, status + run(["dvc", "queue", "logs", "--all"], repo, env)
+            failed = [line.split()[0] for line in status.splitlines() if "Failed" in line]
+            assert not failed, status + "".join(run(["dvc", "queue", "logs", task], repo, env) for task in failed)
             return
         time.sleep(2)
     raise AssertionError(f"dvc queue still busy after {timeout} s:\n{status}")
@@ -173,15 +174,6 @@ def test_experiments_run_queue_show_and_track(workspace):
         assert {"exact_match", "ast_accuracy", "valid_rate", "baseline"} <= set(e["metrics"])
         assert 0 <= e["metrics"]["exact_match"] <= 1
 
-    # readable in a 160-column terminal: no line wider, no column squeezed to "…"
-    shown = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], repo, {**env, "COLUMNS": "160"})
-    assert max(map(len, shown.splitlines())) <= 160 and "…" not in shown, shown
-    assert "lora.r" in shown and "learning_rate" in shown and "ast_accuracy" in shown
-    for args in ([], ["--md"]):
-        table = run([sys.executable, "-m", "skillcall.compare", *args], repo, {**env, "COLUMNS": "160"})
-        assert max(map(len, table.splitlines())) <= 160, table
-        assert all(e["name"] in table for e in exps) and "lora.r" in table, table
-
     runs = wandb_runs(Path(env["WANDB_DIR"]))
     for e in exps:
         (finetune,) = runs.get((e["name"], "finetune"), [])
@@ -191,6 +183,24 @@ def test_experiments_run_queue_show_and_track(workspace):
         assert cfg["learning_rate"] == e["params"]["finetune"]["learning_rate"]
         for path in ("data/dataset/train.jsonl", "data/dataset/val.jsonl", "models/base"):
             assert cfg["dvc_inputs"][path] == e["deps"][path], path
+
+
+def test_exp_show_only_changed_fits_160_columns(workspace):
+    """Two experiments differing in one param: ``dvc exp show --only-changed`` and ``skillcall.compare`` fit a
+    160-column terminal (rich drops the columns that do not fit and prints "…" instead)."""
+    repo, env = workspace
+    names = []
+    for r in (4, 8):
+        out = run(["dvc", "exp", "run", "-S", f"finetune.lora.r={r}"], repo, env)
+        names.append(out.split("Ran experiment(s): ")[1].split()[0])
+    wide = {**env, "COLUMNS": "160"}
+    shown = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], repo, wide)
+    assert max(map(len, shown.splitlines())) <= 160 and "…" not in shown, shown
+    assert all(name in shown for name in names) and "finetune.lora.r" in shown and "latency_ms_p50" in shown, shown
+    for args in ([], ["--md"]):
+        table = run([sys.executable, "-m", "skillcall.compare", *args], repo, wide)
+        assert max(map(len, table.splitlines())) <= 160, table
+        assert all(name in table for name in names) and "lora.r" in table and "per-skill" in table, table
 
 
 PNGS = ["dvclive/finetune/plots/images/loss.png", "eval/plots/per_skill.png", "eval/plots/confusion.png"]

@@ -8,13 +8,13 @@ import pytest
 
 from skillcall import plots
 
-PER_SKILL = {
+PER_SKILL = {  # the eval stage's details.json: the baseline runs first, "test" is the headline set
+    "baseline": {"per_skill": {"timer": {"accuracy": 0.0, "count": 4}, "other": {"accuracy": 0.0, "count": 2}}},
     "test": {
         "per_skill": {"timer": {"accuracy": 0.5, "count": 4}, "other": {"accuracy": 1.0, "count": 2}},
         "confusion": {"timer": {"timer": 2, "other": 1, "invalid": 1}, "other": {"other": 2}},
     },
     "holdout": {"per_skill": {"timer": {"accuracy": 0.25, "count": 4}}},
-    "baseline": {"per_skill": {"timer": {"accuracy": 0.0, "count": 4}, "other": {"accuracy": 0.0, "count": 2}}},
     "evaluated": {"model": "m", "adapter": "a"},
 }
 
@@ -25,8 +25,8 @@ def is_png(path) -> bool:
 
 def test_per_skill_records_hold_every_set_by_skill():
     assert plots.per_skill_records(PER_SKILL) == [
-        {"skill": "other", "accuracy": 1.0, "count": 2, "holdout": None, "baseline": 0.0},
-        {"skill": "timer", "accuracy": 0.5, "count": 4, "holdout": 0.25, "baseline": 0.0},
+        {"skill": "other", "accuracy": 1.0, "count": 2, "baseline": 0.0, "holdout": None},
+        {"skill": "timer", "accuracy": 0.5, "count": 4, "baseline": 0.0, "holdout": 0.25},
     ]
 
 
