@@ -210,7 +210,7 @@ def test_static_plots_exist_and_dvc_shows_them(workspace):
     repo, env = workspace
     for png in PNGS:
         assert (repo / png).read_bytes().startswith(b"\x89PNG") and (repo / png).stat().st_size > 5000, png
-    listed = json.loads(run(["dvc", "plots", "show", "--json"], repo, env))
+    listed = json.loads(run(["dvc", "plots", "show", "--json"], repo, env))["data"]
     assert set(PNGS) <= set(listed), sorted(listed)
     assert all(listed[png][0]["type"] == "image" for png in PNGS)
     assert {"dvclive/finetune/plots/metrics/val/loss.tsv", "eval/per_skill.json"} <= set(listed)
