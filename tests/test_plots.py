@@ -59,3 +59,9 @@ def test_loss_and_comparison_pngs(tmp_path):
     assert is_png(plots.write_loss_plot(tmp_path / "live"))
     figure = plots.comparison_figure({"main": {"timer": 0.5, "other": 1.0}, "exp-a": {"timer": 0.75}})
     assert is_png(plots.save(figure, tmp_path / "compare.png"))
+
+
+def test_the_invalid_column_is_the_evaluators():
+    from skillcall.evaluate import INVALID
+
+    assert plots.INVALID == INVALID  # plots.py does not import the evaluator (torch) just for this name
