@@ -69,5 +69,7 @@ def test_predict_cli_json(memorised_adapter):
     # the timing is the batch's, named as such: the first two utterances share one batch, the third is alone
     assert [r["batch_size"] for r in records] == [2, 2, 1]
     assert records[0]["batch_ms"] == records[1]["batch_ms"] != records[2]["batch_ms"]
-    assert all(set(r) == {"utterance", "call", "skill", "arguments", "valid", "batch_ms", "batch_size"} for r in records)
+    assert all(
+        set(r) == {"utterance", "call", "skill", "arguments", "valid", "batch_ms", "batch_size"} for r in records
+    )
     assert all(r["batch_ms"] > 0 for r in records)
