@@ -11,14 +11,19 @@ then a valid call (unless cut by ``--max-new-tokens``).
 A generation that is not a valid call is printed as ``# invalid (<reason>): "<raw text>"``
 (or ``"valid": false`` with ``--json``); it never stops the other utterances.
 
+Utterances are answered in batches of ``--batch-size``, in input order, each batch printed as soon as it is done.
+``--json`` gives each utterance its batch's timing, named as such: ``batch_ms`` is the wall time of the whole batch
+(prompts, system-prompt prefill, decoding) and ``batch_size`` the utterances in it; with ``--batch-size 1``
+``batch_ms`` is the utterance's own latency.
+
     >>> from skillcall.skills import parse_signature
     >>> skills = {"timer": parse_signature('timer(duration="[duration]")')}
     >>> format_line(parse_generation(raw := "timer(duration='5 minutes')", skills), raw)
     'timer(duration="5 minutes")'
     >>> format_line(parse_generation(raw := "Sure, five minutes!", skills), raw)
     '# invalid (not_a_call): "Sure, five minutes!"'
-    >>> as_json("5 min", parse_generation(raw := 'timer(duration="5 minutes")', skills), raw, 12.3456)
-    '{"utterance": "5 min", "call": "timer(duration=\\\\"5 minutes\\\\")", "skill": "timer", "arguments": {"duration": "5 minutes"}, "valid": true, "latency_ms": 12.35}'
+    >>> as_json("5 min", parse_generation(raw := 'timer(duration="5 minutes")', skills), raw, 12.3456, 1)
+    '{"utterance": "5 min", "call": "timer(duration=\\\\"5 minutes\\\\")", "skill": "timer", "arguments": {"duration": "5 minutes"}, "valid": true, "batch_ms": 12.35, "batch_size": 1}'
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import argparse
 import contextlib
 import json
 import sys
+import time
 
 with contextlib.redirect_stdout(sys.stderr):  # stdout is for calls only; transformers prints on import
     from skillcall.evaluate import Parsed, parse_generation
@@ -42,8 +48,8 @@ def format_line(parsed: Parsed, raw: str) -> str:
     return f"# invalid ({parsed.error}): {json.dumps(raw, ensure_ascii=False)}"
 
 
-def as_json(utterance: str, parsed: Parsed, raw: str, latency_ms: float) -> str:
-    """``{"utterance", "call", "skill", "arguments", "valid", "latency_ms"}``; invalid: call = the raw text."""
+def as_json(utterance: str, parsed: Parsed, raw: str, batch_ms: float, batch_size: int) -> str:
+    """``{"utterance", "call", "skill", "arguments", "valid", "batch_ms", "batch_size"}``; invalid: call = raw text."""
     call = parsed.call
     record = {
         "utterance": utterance,
@@ -51,7 +57,8 @@ def as_json(utterance: str, parsed: Parsed, raw: str, latency_ms: float) -> str:
         "skill": call.name if call else (parsed.name or None),
         "arguments": call.kwargs if call else {},
         "valid": call is not None,
-        "latency_ms": round(latency_ms, 2),
+        "batch_ms": round(batch_ms, 2),
+        "batch_size": batch_size,
     }
     return json.dumps(record, ensure_ascii=False)
 
@@ -69,7 +76,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="constrain decoding to the skills' grammar (default: on)",
     )
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
-    ap.add_argument("--batch-size", type=int, default=32, help="utterances per generate call (%(default)s)")
+    ap.add_argument(
+        "--batch-size", type=int, default=32, help="utterances per generate call (%(default)s); 1: timed one by one"
+    )
     ap.add_argument("--max-new-tokens", type=int, default=48, help="generated tokens at most (%(default)s)")
     return ap.parse_args(argv)
 
@@ -80,16 +89,16 @@ def main(argv: list[str] | None = None) -> None:
     if not utterances:
         sys.exit("predict: no utterances given (arguments or stdin)")
     model, prompter, skills = load_trained(args.model or args.adapter, None if args.model else args.base)
-    grammar = skills_grammar(skills) if args.grammar else None
-    generations = generate(
-        merge_adapter(model), prompter, utterances, args.batch_size, args.max_new_tokens, grammar=grammar
-    )
-    for utterance, generation in zip(utterances, generations, strict=True):
-        raw, parsed = generation.text, parse_generation(generation.text, skills)
-        print(
-            as_json(utterance, parsed, raw, generation.latency_ms) if args.json else format_line(parsed, raw),
-            flush=True,
-        )
+    model, grammar = merge_adapter(model), skills_grammar(skills) if args.grammar else None
+    for start in range(0, len(utterances), args.batch_size):
+        batch = utterances[start : start + args.batch_size]
+        began = time.perf_counter()
+        generations = generate(model, prompter, batch, args.batch_size, args.max_new_tokens, grammar=grammar)
+        batch_ms = (time.perf_counter() - began) * 1000
+        for utterance, generation in zip(batch, generations, strict=True):
+            raw, parsed = generation.text, parse_generation(generation.text, skills)
+            line = as_json(utterance, parsed, raw, batch_ms, len(batch)) if args.json else format_line(parsed, raw)
+            print(line, flush=True)
 
 
 if __name__ == "__main__":

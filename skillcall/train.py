@@ -88,6 +88,7 @@ class FinetuneParams:
     sample_predictions: int
     max_new_tokens: int
     processes: int = 1  # data-parallel ranks (torchrun); global batch = batch_size * grad_accum * processes
+    eval_rows: int = 0  # rows of the fixed val subset scored every eval_steps; 0 = all; the final val_loss uses all
 
 
 def file_sha256(paths: list[str | Path]) -> dict[str, str]:
@@ -169,6 +170,20 @@ class PrefixSharingTrainer(SFTTrainer):
                 "position_ids": n + torch.arange(ids.shape[1], device=ids.device).expand(batch, -1),
             }
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+
+def spread(rows: list, n: int) -> list:
+    """``n`` rows spread evenly over ``rows`` (all of them when ``n`` is 0 or too large): a fixed val subset.
+
+    >>> spread(list("abcdefgh"), 3)
+    ['a', 'c', 'f']
+    """
+    return rows if not n or n >= len(rows) else [rows[i * len(rows) // n] for i in range(n)]
+
+
+def suffixes(examples: list[dict], n: int) -> Dataset:
+    """The examples without their first ``n`` tokens (the shared prefix), as a trainer dataset."""
+    return Dataset.from_list([{k: v[n:] for k, v in e.items()} for e in examples])
 
 
 def lora_model(model: Any, p: FinetuneParams) -> Any:
@@ -333,8 +348,8 @@ def train(
     trainer = PrefixSharingTrainer(
         model=model,
         args=args,
-        train_dataset=Dataset.from_list([{k: v[n:] for k, v in e.items()} for e in train_examples]),
-        eval_dataset=Dataset.from_list([{k: v[n:] for k, v in e.items()} for e in val_examples]),
+        train_dataset=suffixes(train_examples, n),
+        eval_dataset=suffixes(spread(val_examples, p.eval_rows), n),
         processing_class=tokenizer,
         callbacks=[MetricsCallback(run, live), *callbacks],
         prefix_ids=train_examples[0]["input_ids"][:n],
@@ -343,8 +358,8 @@ def train(
     train_start = time.time()
     output = trainer.train(resume_from_checkpoint=last)
     train_seconds = time.time() - train_start
-    val = trainer.evaluate()
-    log_step(run, live, val, trainer.state.global_step)
+    # the whole val split, logged as "final_loss" (not "val/loss": the curve holds the fixed subset only)
+    val = trainer.evaluate(suffixes(val_examples, n), metric_key_prefix="final")
     samples = sample_predictions(
         model, prompter, val_rows[: p.sample_predictions] if main else [], skills, p.max_new_tokens
     )
@@ -352,7 +367,7 @@ def train(
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     metrics = {
         "train_loss": losses[-1] if losses else output.training_loss,  # the last logged (mean of logging_steps)
-        "val_loss": val["eval_loss"],
+        "val_loss": val["final_loss"],
         "steps": steps,
         "examples_per_step": p.batch_size * p.grad_accum * world,
         "tokens_per_example": round(sum(lengths) / len(lengths), 1),

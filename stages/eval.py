@@ -26,7 +26,7 @@ import argparse
 import json
 from dataclasses import asdict
 
-from skillcall import tracking
+from skillcall import plots, tracking
 from skillcall.evaluate import (
     EvalParams,
     evaluate_target,
@@ -87,6 +87,7 @@ def main(argv: list[str] | None = None) -> None:
         result.details["test_file"] = report
     write_outputs(args.out, result)
     log_wandb(run, result)
+    plots.log_images(run, plots.write_eval_plots(args.out, result.details, headline=next(iter(sets))), "eval")
     run.finish()
     print(f"{summary(result)}\neval: {result.seconds:.0f} s -> {args.out}")
     if report and report["skipped"]:

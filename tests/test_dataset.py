@@ -252,6 +252,8 @@ def test_collect_stage_cli_writes_splits_and_stats(example_dir, tmp_path, monkey
     subprocess.run(cmd, cwd=tmp_path, env=env, check=True, capture_output=True)
     stats = json.loads((out / "stats.json").read_text())
     assert stats["splits"] == {"train": 18, "val": 6, "test": 6}
+    # the stage's DVC metric: flat and small (one `dvc exp show` column per key), the rest stays in stats.json
+    assert json.loads((out / "metrics.json").read_text()) == {"train_rows": 18, "val_rows": 6, "test_rows": 6}
     rows = [json.loads(line) for line in (out / "train.jsonl").read_text().splitlines()]
     assert set(rows[0]) == {"user", "answer", "skill", "source", "file", "origin"}
     assert Counter(r["skill"] for r in rows) == {"other": 12, "weather": 6}
@@ -262,6 +264,8 @@ def test_collect_stage_cli_names_a_bad_byte_without_traceback(example_dir, tmp_p
     weather = example_dir / "weather.txt"
     weather.write_bytes(weather.read_bytes().replace(b"weather in Oslo", b"weather in Osl\xe9"))
     cmd = [sys.executable, "-m", "stages.collect", str(example_dir), "nope", "nope.txt", "out", "--no-wandb"]
-    proc = subprocess.run(cmd, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
+    proc = subprocess.run(
+        cmd, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, capture_output=True, text=True
+    )
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert f"collect: error: {weather}:6:" in proc.stderr and "not UTF-8" in proc.stderr

@@ -90,7 +90,6 @@ def run_stage(root: Path, model_dir: Path, **finetune) -> StageRun:
     start = time.monotonic()
     if params["finetune"]["processes"] == 1:
         import wandb
-
         from stages import finetune as stage
 
         with pytest.MonkeyPatch.context() as mp:

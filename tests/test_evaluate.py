@@ -13,6 +13,7 @@ from tiny_adapter import (
 )
 
 from skillcall.evaluate import (
+    BLOCK,
     HEADLINE,
     INVALID,
     compute_metrics,
@@ -276,19 +277,18 @@ def test_eval_stage_scores_known_answers_exactly(memorised_adapter, tmp_path, wa
 
     metrics = json.loads((out / "metrics.json").read_text())
     blocks = {"holdout", "baseline", "baseline_constrained", "constrained", "unconstrained"}
-    assert set(metrics) == set(HEADLINE) | blocks and all(set(metrics[b]) == set(HEADLINE) for b in blocks)
-    assert metrics["constrained"] == {k: metrics[k] for k in HEADLINE}  # the default setting is the top level
+    assert set(metrics) == set(HEADLINE) | blocks and all(set(metrics[b]) == set(BLOCK) for b in blocks)
+    assert metrics["constrained"] == {k: metrics[k] for k in BLOCK}  # the default setting is the top level
     expected = {"n": 5, "ast_accuracy": 0.8, "exact_match": 0.8, "name_accuracy": 0.8, "valid_rate": 1.0}
     assert {k: metrics[k] for k in expected} == expected
     assert metrics["other_f1"] == pytest.approx(2 / 3)  # precision 1/1, recall 1/2
-    assert {k: metrics["holdout"][k] for k in ("n", "ast_accuracy", "valid_rate")} == {
-        "n": 2,
+    assert {k: metrics["holdout"][k] for k in ("ast_accuracy", "valid_rate")} == {
         "ast_accuracy": 0.5,
         "valid_rate": 1.0,
     }
-    assert metrics["baseline"]["n"] == 5
 
     details = json.loads((out / "details.json").read_text())
+    assert (details["holdout"]["n"], details["baseline"]["n"]) == (2, 5)
     assert details["test"]["per_skill"] == {
         "other": {"accuracy": 0.5, "count": 2},
         "timer": {"accuracy": 1.0, "count": 1},
@@ -328,6 +328,16 @@ def test_eval_stage_scores_known_answers_exactly(memorised_adapter, tmp_path, wa
     assert logged["ast_accuracy"] == 0.8 and logged["holdout"]["ast_accuracy"] == 0.5
     tables = {p.name.split("_")[0] for p in (run_dir / "files" / "media" / "table").rglob("*.table.json")}
     assert {"predictions", "confusion"} <= tables
+    images = {p.name.rsplit("_", 2)[0] for p in (run_dir / "files" / "media" / "images" / "eval").glob("*.png")}
+    assert images == {"per_skill", "confusion"}  # the static plots, as W&B images
+    for png in ("per_skill.png", "confusion.png"):
+        assert (out / "plots" / png).read_bytes()[:4] == b"\x89PNG"
+    per_skill = {r["skill"]: r for r in json.loads((out / "per_skill.json").read_text())}  # the DVC bar plot's data
+    assert {k: (r["accuracy"], r["count"], r["holdout"]) for k, r in per_skill.items()} == {
+        "other": (0.5, 2, 0.5),
+        "timer": (1.0, 1, None),
+        "weather": (1.0, 2, None),
+    }
 
     repo = copy_repo(tmp_path / "repo")  # the dvc.yaml plot definition renders this file
     (repo / "eval").mkdir(exist_ok=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +36,8 @@ def tiny_profile(model_dir: Path) -> dict:
             "warmup_steps": 0,
             "logging_steps": 1,
             "save_steps": 100,
+            "eval_steps": 1,
+            "eval_rows": 4,
             "eval_batch_size": 8,
             "sample_predictions": 2,
             "max_new_tokens": 12,
@@ -138,7 +141,8 @@ def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 600) -> Non
     while time.monotonic() < deadline:
         status = run(["dvc", "queue", "status"], repo, env)
         if not any(word in status for word in ("Queued", "Running")):
-            assert "Failed" not in status, status + run(["dvc", "queue", "logs", "--all"], repo, env)
+            failed = [line.split()[0] for line in status.splitlines() if "Failed" in line]
+            assert not failed, status + "".join(run(["dvc", "queue", "logs", task], repo, env) for task in failed)
             return
         time.sleep(2)
     raise AssertionError(f"dvc queue still busy after {timeout} s:\n{status}")
@@ -196,6 +200,39 @@ def test_experiments_run_queue_show_and_track(workspace):
         assert cfg["learning_rate"] == e["params"]["finetune"]["learning_rate"]
         for path in ("data/dataset/train.jsonl", "data/dataset/val.jsonl", "models/base"):
             assert cfg["dvc_inputs"][path] == e["deps"][path], path
+
+
+def test_exp_show_only_changed_fits_160_columns(workspace):
+    """Two experiments differing in one param: ``dvc exp show --only-changed`` and ``skillcall.compare`` fit a
+    160-column terminal (rich drops the columns that do not fit and prints "…" instead)."""
+    repo, env = workspace
+    names = []
+    for r in (4, 8):
+        out = run(["dvc", "exp", "run", "-S", f"finetune.lora.r={r}"], repo, env)
+        names.append(out.split("Ran experiment(s): ")[1].split()[0])
+    wide = {**env, "COLUMNS": "160"}
+    shown = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], repo, wide)
+    assert max(map(len, shown.splitlines())) <= 160 and "…" not in shown, shown
+    assert all(name in shown for name in names) and "finetune.lora.r" in shown and "latency_ms_p50" in shown, shown
+    for args in ([], ["--md"]):
+        table = run([sys.executable, "-m", "skillcall.compare", *args], repo, wide)
+        assert max(map(len, table.splitlines())) <= 160, table
+        assert all(name in table for name in names) and "lora.r" in table and "per-skill" in table, table
+
+
+PNGS = ["dvclive/finetune/plots/images/loss.png", "eval/plots/per_skill.png", "eval/plots/confusion.png"]
+
+
+def test_static_plots_exist_and_dvc_shows_them(workspace):
+    repo, env = workspace
+    for png in PNGS:
+        assert (repo / png).read_bytes().startswith(b"\x89PNG") and (repo / png).stat().st_size > 5000, png
+    listed = json.loads(run(["dvc", "plots", "show", "--json"], repo, env))["data"]
+    assert set(PNGS) <= set(listed), sorted(listed)
+    assert all(listed[png][0]["type"] == "image" for png in PNGS)
+    assert {"dvclive/finetune/plots/metrics/val/loss.tsv", "eval/per_skill.json"} <= set(listed)
+    val_loss = (repo / "dvclive/finetune/plots/metrics/val/loss.tsv").read_text().splitlines()[1:]
+    assert [int(line.split("\t")[0]) for line in val_loss] == [1, 2]  # a curve: every eval_steps, once each
 
 
 def test_push_clone_pull_gives_identical_files(workspace, tmp_path):

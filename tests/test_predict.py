@@ -19,17 +19,18 @@ def test_format_line_prints_the_canonical_call_or_marks_the_raw_text_invalid():
 
 
 def test_as_json_fields_for_valid_and_invalid_generations():
-    valid = json.loads(as_json("rain in Oslo?", parse_generation("weather(location='Oslo')", SKILLS), "x", 3.14159))
+    valid = json.loads(as_json("rain in Oslo?", parse_generation("weather(location='Oslo')", SKILLS), "x", 3.14159, 4))
     assert valid == {
         "utterance": "rain in Oslo?",
         "call": 'weather(location="Oslo")',
         "skill": "weather",
         "arguments": {"location": "Oslo"},
         "valid": True,
-        "latency_ms": 3.14,
+        "batch_ms": 3.14,
+        "batch_size": 4,
     }
     raw = 'music(genre="jazz")'
-    invalid = json.loads(as_json("play jazz", parse_generation(raw, SKILLS), raw, 1.0))
+    invalid = json.loads(as_json("play jazz", parse_generation(raw, SKILLS), raw, 1.0, 1))
     assert (invalid["call"], invalid["skill"], invalid["arguments"], invalid["valid"]) == (raw, "music", {}, False)
 
 
@@ -56,12 +57,19 @@ def test_predict_cli_one_line_per_utterance_from_args_and_stdin(memorised_adapte
 
 @pytest.mark.slow
 def test_predict_cli_json(memorised_adapter):
-    utterances = [u for u, _, _ in TINY_TEST[:2]]
-    lines = predict(["--adapter", str(memorised_adapter), "--json", *utterances])
-    records = [json.loads(line) for line in lines]
+    utterances = [u for u, _, _ in TINY_TEST[:3]]
+    lines = predict(["--adapter", str(memorised_adapter), "--json", "--batch-size", "2", *utterances])
+    records = [json.loads(line) for line in lines]  # one JSON object per line
     assert [r["utterance"] for r in records] == utterances
     assert [(r["call"], r["skill"], r["arguments"], r["valid"]) for r in records] == [
         ('weather(location="Rome")', "weather", {"location": "Rome"}, True),
         ('timer(duration="3 minutes")', "timer", {"duration": "3 minutes"}, True),
+        ("other()", "other", {}, True),
     ]
-    assert all(r["latency_ms"] > 0 for r in records)
+    # the timing is the batch's, named as such: the first two utterances share one batch, the third is alone
+    assert [r["batch_size"] for r in records] == [2, 2, 1]
+    assert records[0]["batch_ms"] == records[1]["batch_ms"] != records[2]["batch_ms"]
+    assert all(
+        set(r) == {"utterance", "call", "skill", "arguments", "valid", "batch_ms", "batch_size"} for r in records
+    )
+    assert all(r["batch_ms"] > 0 for r in records)

@@ -42,6 +42,8 @@ def tiny_params(**overrides) -> FinetuneParams:
         warmup_steps=0,
         logging_steps=1,
         save_steps=4,
+        eval_steps=4,
+        eval_rows=2,
         eval_batch_size=4,
         sample_predictions=3,
         max_new_tokens=8,
@@ -189,7 +191,9 @@ def test_finetune_stage_end_to_end(tiny_model_dir, tiny_data, wandb_offline, tmp
     assert training["dataset_sha256"] == file_sha256([tiny_data.train, tiny_data.val])
     assert [s["name"] for s in json.loads((adapter / "skills.json").read_text())] == ["other", "timer", "weather"]
     metrics = json.loads(metrics_file.read_text())
-    assert {"train_loss", "val_loss", "steps", "tokens", "seconds", "trainable_params"} <= set(metrics)
+    assert set(metrics) == {"train_loss", "val_loss"}  # flat and small: a DVC metric
+    assert metrics["val_loss"] == training["metrics"]["val_loss"]
+    assert {"steps", "tokens", "train_seconds", "trainable_params"} <= set(training["metrics"])  # the rest is here
 
     # DVCLive curve and W&B run: loss per step going down, val loss, sample table, model artifact
     loss_tsv = (live / "plots" / "metrics" / "train" / "loss.tsv").read_text().splitlines()
@@ -198,7 +202,13 @@ def test_finetune_stage_end_to_end(tiny_model_dir, tiny_data, wandb_offline, tmp
     assert run_dir.name.startswith("offline-run-")
     losses = [h["train/loss"] for h in history(run_dir) if "train/loss" in h]
     assert len(losses) == 8 and losses[-1] < losses[0]
-    assert any("val/loss" in h for h in history(run_dir)) and any("train/lr" in h for h in history(run_dir))
+    assert [h["_step"] for h in history(run_dir) if "val/loss" in h] == [4, 8]  # a curve on the val subset
+    assert any("train/lr" in h for h in history(run_dir))
+    val_tsv = (live / "plots" / "metrics" / "val" / "loss.tsv").read_text().splitlines()
+    assert [line.split("\t")[0] for line in val_tsv[1:]] == ["4", "8"]
+    png = live / "plots" / "images" / "loss.png"
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.stat().st_size > 5000
+    assert list((run_dir / "files" / "media" / "images" / "finetune").glob("loss_*.png"))  # and a W&B image
     cfg = config(run_dir)
     assert cfg["learning_rate"] == 1e-2 and cfg["lora"]["r"] == p.lora.r and "dvc_inputs" in cfg
     (table,) = (run_dir / "files" / "media" / "table" / "val").glob("samples_*.table.json")
