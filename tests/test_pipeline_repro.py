@@ -183,9 +183,12 @@ def test_experiments_run_queue_show_and_track(workspace):
         0.005
     }
     assert {e["params"]["finetune"]["lora"]["r"]: e["train_metrics"]["processes"] for e in exps} == {4: 1, 2: 2, 8: 1}
+    n_test = len((repo / "data/dataset/test.jsonl").read_text().splitlines())
     for e in exps:
-        assert {"exact_match", "ast_accuracy", "valid_rate", "baseline"} <= set(e["metrics"])
-        assert 0 <= e["metrics"]["exact_match"] <= 1
+        m = e["metrics"]
+        assert {"exact_match", "ast_accuracy", "valid_rate", "baseline"} <= set(m)
+        # each experiment scored the whole test split; a byte-exact call is AST-correct, an AST-correct one valid
+        assert m["n"] == n_test and m["exact_match"] <= m["ast_accuracy"] <= m["valid_rate"]
 
     runs = wandb_runs(Path(env["WANDB_DIR"]))
     # -j 2: the two queued experiments' finetune stages ran at the same time (one after the other with -j 1)
