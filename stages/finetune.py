@@ -29,7 +29,7 @@ from skillcall.params import load_params
 # run (train_seconds, tokens, memory ...) is in the adapter's training.json and the W&B summary: a timing column
 # changes in every run, and with the eval latencies and the adapter's hash it would push
 # `dvc exp show --only-changed` past 160 columns for a one-param experiment.
-HEADLINE = ("train_loss", "val_loss")
+HEADLINE = ("train_loss", "val_loss", "processes")  # processes: constant unless changed, so hidden by --only-changed
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

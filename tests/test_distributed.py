@@ -49,7 +49,8 @@ class StageRun:
 
     @property
     def metrics(self) -> dict:
-        return json.loads((self.root / "train_metrics.json").read_text())
+        """Every metric of the run (train_metrics.json, the DVC metric, holds the headline ones only)."""
+        return json.loads((self.root / "adapter" / "training.json").read_text())["metrics"]
 
 
 def run_stage(root: Path, model_dir: Path, **finetune) -> StageRun:
