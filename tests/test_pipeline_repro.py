@@ -166,7 +166,7 @@ def run_span(run_dir: Path) -> tuple[float, float]:
 def test_experiments_run_queue_show_and_track(workspace):
     repo, env = workspace
     one = run(["dvc", "exp", "run", "-S", "finetune.learning_rate=0.005", "-S", "finetune.lora.r=4"], repo, env)
-    assert ran_stages(one) == ["finetune", "eval"]
+    assert ran_stages(one) == ["finetune", "eval", "export"]
     # two queued experiments run side by side by two queue workers; one of them trains data-parallel (2 ranks)
     for r, processes in ((2, 2), (8, 1)):
         run(
