@@ -9,7 +9,8 @@ train split (decided by the ``collect:`` params, see skillcall.dataset) are buil
 Expected failures (a bad example file, bad params, an endpoint that refuses or stays down) print one paragraph on
 stderr, no traceback, and exit 1. SIGTERM and SIGINT stop the stage at once (exit 143 / 130): the responses
 received so far stay cached, so a rerun continues where it stopped. Under ``dvc repro`` (``DVC_STAGE`` set), on
-Linux, the stage also stops when dvc does: dvc does not pass a SIGTERM on to its stage.
+Linux, the stage also stops when dvc does: dvc does not pass a SIGTERM on to its stage. dvc.yaml starts it with
+``exec`` so that dvc, not a shell left in between (dash does not exec a ``-c`` command), is the parent watched.
 """
 
 import argparse
