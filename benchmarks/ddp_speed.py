@@ -15,35 +15,26 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import print_table, run_json, step_timer  # noqa: E402
+
 
 def run_one(args: argparse.Namespace) -> dict | None:
     """Train ``args.steps`` steps as one rank of ``args.one`` processes; rank 0 returns the measurements."""
-    from transformers import TrainerCallback
-
     from skillcall import distributed
     from skillcall.dataset import read_rows, write_jsonl
     from skillcall.examples import load_skills
     from skillcall.params import load_params
     from skillcall.train import FinetuneParams, train
 
-    step_times: list[float] = []
-
-    class Timer(TrainerCallback):
-        def on_step_begin(self, *a, **k):
-            self.t = time.perf_counter()
-
-        def on_step_end(self, *a, **k):
-            step_times.append(time.perf_counter() - self.t)
+    timer, step_times = step_timer()
 
     n = args.one
     if args.batch % n:
@@ -56,7 +47,7 @@ def run_one(args: argparse.Namespace) -> dict | None:
         write_jsonl(val, read_rows(args.val)[: args.val_rows])
         skills = load_skills(ROOT / "examples")
         ckpt = Path(tmp) / "ckpt"  # each rank its own temp folder: rank 0 alone uses it (save_steps is never hit)
-        result = train(p, args.base, args.train, val, skills, ckpt, print_=lambda *_: None, callbacks=(Timer(),))
+        result = train(p, args.base, args.train, val, skills, ckpt, print_=lambda *_: None, callbacks=(timer,))
     if distributed.rank() != 0:
         return None
     timed = step_times[args.warmup :] or step_times
@@ -99,13 +90,8 @@ def main() -> None:
         script = [__file__, "--one", str(n), *sys.argv[1:]]
         torchrun = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(n)]
         cmd = [sys.executable, *script] if n == 1 else [sys.executable, *torchrun, *script]
-        out = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, cwd=ROOT).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-    cols = list(rows[0])
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(str(r[c]) for c in cols) + " |")
+        rows.append(run_json(cmd, ROOT))
+    print_table(rows)
 
 
 if __name__ == "__main__":

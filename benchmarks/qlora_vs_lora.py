@@ -13,36 +13,27 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.harness import print_table, run_json, step_timer  # noqa: E402
+
 CONFIGS = ("none", "4bit")
 
 
 def run_one(args: argparse.Namespace) -> dict:
     """Train ``args.steps`` steps with ``args.one`` quantization in this process; return the measurements."""
-    from transformers import TrainerCallback
-
     from skillcall.dataset import read_rows, write_jsonl
     from skillcall.examples import load_skills
     from skillcall.params import load_params
     from skillcall.train import FinetuneParams, train
 
-    step_times: list[float] = []
-
-    class Timer(TrainerCallback):
-        def on_step_begin(self, *a, **k):
-            self.t = time.perf_counter()
-
-        def on_step_end(self, *a, **k):
-            step_times.append(time.perf_counter() - self.t)
+    timer, step_times = step_timer()
 
     p = load_params("finetune", FinetuneParams, ROOT / "params.yaml")
     p = replace(p, quantization=args.one, max_steps=args.steps, logging_steps=1)
@@ -51,7 +42,9 @@ def run_one(args: argparse.Namespace) -> dict:
         val = Path(tmp) / "val.jsonl"
         write_jsonl(val, read_rows(args.val)[: args.val_rows])
         skills = load_skills(ROOT / "examples")
-        result = train(p, args.base, args.train, val, skills, Path(tmp) / "ckpt", print_=lambda *_: None, callbacks=(Timer(),))
+        result = train(
+            p, args.base, args.train, val, skills, Path(tmp) / "ckpt", print_=lambda *_: None, callbacks=(timer,)
+        )
     timed = step_times[args.warmup :] or step_times
     m = result.metrics
     return {
@@ -84,13 +77,8 @@ def main() -> None:
     rows = []
     for quantization in CONFIGS:
         cmd = [sys.executable, __file__, "--one", quantization, *sys.argv[1:]]
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT).stdout
-        rows.append(json.loads(out.strip().splitlines()[-1]))
-    cols = list(rows[0])
-    print("| " + " | ".join(cols) + " |")
-    print("|" + "---|" * len(cols))
-    for r in rows:
-        print("| " + " | ".join(str(r[c]) for c in cols) + " |")
+        rows.append(run_json(cmd, ROOT))
+    print_table(rows)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 import pytest
+from tiny_adapter import SKILLS  # weather, notes (a closed set), timer, other
 
 from skillcall.calls import (
     INVALID_VALUE,
@@ -16,19 +17,6 @@ from skillcall.calls import (
     parse_call,
     validate,
 )
-from skillcall.skills import parse_signature
-
-SKILLS = {
-    s.name: s
-    for s in map(
-        parse_signature,
-        [
-            'weather(location="[location]") weather at a place',
-            'notes(action="add|list", note="[note]") add or list notes',
-            "other() anything else",
-        ],
-    )
-}
 
 
 @pytest.mark.parametrize(

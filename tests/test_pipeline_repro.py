@@ -107,7 +107,13 @@ def test_only_changed_stages_rerun(workspace):
 
     with (repo / "examples" / "weather.txt").open("a") as f:
         f.write('\n### User: will it snow in Reykjavik tomorrow\n### Assistant: weather(location="Reykjavik")\n')
-    assert sorted(ran_stages(run(["dvc", "repro"], repo, env))) == ["collect", "eval", "export", "finetune", "generate@weather"]
+    assert sorted(ran_stages(run(["dvc", "repro"], repo, env))) == [
+        "collect",
+        "eval",
+        "export",
+        "finetune",
+        "generate@weather",
+    ]
 
     set_params(repo, {"eval": {"max_new_tokens": 10}})
     assert ran_stages(run(["dvc", "repro"], repo, env)) == ["eval"]
