@@ -65,6 +65,7 @@ class EvalParams:
     max_new_tokens: int
     baseline: bool
     split: str
+    baseline_rows: int = 0  # headline rows the baseline is scored on, spread over the set; 0 = all
     grammar: bool = True  # the default setting: constrained decoding (the skills' grammar); both are scored
     model: str | None = None  # a model folder or hub id evaluated alone, instead of base + adapter
     adapter: str | None = None  # an adapter folder instead of the one on the command line
@@ -389,6 +390,15 @@ def setting(grammar: bool) -> str:
     return CONSTRAINED if grammar else UNCONSTRAINED
 
 
+def baseline_subset(rows: list, n: int) -> list:
+    """``n`` rows spread evenly over ``rows`` (all of them when ``n`` is 0 or too large): the baseline's rows.
+
+    >>> baseline_subset(list("abcdefgh"), 3)
+    ['a', 'c', 'f']
+    """
+    return rows if not n or n >= len(rows) else [rows[i * len(rows) // n] for i in range(n)]
+
+
 def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -> EvalResult:
     """Generate and score each named set of rows in the default decoding setting (``p.grammar``); the first set
     (the headline set, e.g. ``test``; then e.g. ``holdout``) also in the other setting. Results are named:
@@ -396,7 +406,8 @@ def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -
     - ``<set>``: the set in the default setting; the first one's numbers are metrics.json's top level;
     - ``constrained`` / ``unconstrained``: the headline set in each setting (one of them is ``<first set>``);
     - with an adapter and ``p.baseline``: ``baseline`` (its base without the adapter, chat prompt, free decoding)
-      and ``baseline_constrained`` (the same with the grammar: what the grammar alone buys), on the headline set.
+      and ``baseline_constrained`` (the same with the grammar: what the grammar alone buys), on the headline set
+      (``p.baseline_rows`` of its rows, spread over it, when not 0).
     """
     for name, rows in sets.items():
         if not rows:
@@ -410,7 +421,8 @@ def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -
         prompter = baseline_prompter(target.prompter)
         with model.disable_adapter():
             for name, grammar in (("baseline", None), ("baseline_constrained", grammars[CONSTRAINED])):
-                runs[name] = evaluate_rows(model, prompter, sets[first], target.skills, p, name, grammar)
+                rows = baseline_subset(sets[first], p.baseline_rows)
+                runs[name] = evaluate_rows(model, prompter, rows, target.skills, p, name, grammar)
     model = merge_adapter(model)
     for name, rows in sets.items():
         runs[name] = evaluate_rows(model, target.prompter, rows, target.skills, p, name, grammars[default])

@@ -362,3 +362,22 @@ def test_eval_test_file_outside_dvc_reports_unknown_skills(memorised_adapter, tm
     assert details["test_file"]["unknown_skills"] == {"music": 1} and details["test_file"]["skipped"] == 1
     assert details["test"]["per_source"] == {"test_file": {"accuracy": 1.0, "count": 3}}
     assert len((out / "predictions.jsonl").read_text().splitlines()) == 3
+
+
+@pytest.mark.slow
+def test_baseline_rows_scores_the_base_model_on_a_spread_subset(memorised_adapter):
+    from dataclasses import replace
+
+    from skillcall.evaluate import EvalParams, evaluate_target, resolve_target
+
+    p = EvalParams(batch_size=4, max_new_tokens=8, baseline=True, split="test", baseline_rows=2)
+    rows = memorised_rows()
+    result = evaluate_target(resolve_target(memorised_adapter, None, p), {"test": rows}, p)
+    chosen = [rows[0].user, rows[len(rows) // 2].user]  # every len/2-th row
+    for name in ("baseline", "baseline_constrained"):
+        assert [x.utterance for x in result.predictions[name]] == chosen
+    assert (result.details["test"]["n"], result.details["constrained"]["n"]) == (len(rows), len(rows))
+    everything = evaluate_target(
+        resolve_target(memorised_adapter, None, p), {"test": rows}, replace(p, baseline_rows=0)
+    )
+    assert everything.details["baseline"]["n"] == len(rows)
