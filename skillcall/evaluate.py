@@ -418,10 +418,9 @@ def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -
     model = load_trained(target.adapter, target.model)[0] if target.adapter else load_model(target.model)[0].eval()
     first, runs = next(iter(sets)), {}
     if p.baseline and target.adapter:
-        prompter = baseline_prompter(target.prompter)
+        prompter, rows = baseline_prompter(target.prompter), baseline_subset(sets[first], p.baseline_rows)
         with model.disable_adapter():
             for name, grammar in (("baseline", None), ("baseline_constrained", grammars[CONSTRAINED])):
-                rows = baseline_subset(sets[first], p.baseline_rows)
                 runs[name] = evaluate_rows(model, prompter, rows, target.skills, p, name, grammar)
     model = merge_adapter(model)
     for name, rows in sets.items():
