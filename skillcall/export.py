@@ -171,12 +171,23 @@ def llama_tensors(model: Any) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def check_same_tokenizer(tokenizer: Any, source: str | Path) -> None:
-    """Raise unless ``tokenizer`` has exactly the vocabulary of the GGUF file ``source`` (same tokens, same ids)."""
+def source_fields(source: str | Path) -> dict[str, tuple[Any, Any, Any]]:
+    """``{name: (contents, value type, array item type or None)}`` of the ``general.*`` and ``tokenizer.*`` keys of
+    the GGUF file ``source``: what every exported file copies. Read once per export (parsing takes ~10 s here)."""
     import gguf
 
-    field = gguf.GGUFReader(source).get_field("tokenizer.ggml.tokens")
-    tokens = field.contents() if field else []
+    out = {}
+    for field in gguf.GGUFReader(source).fields.values():
+        if field.name.startswith(("general.", "tokenizer.")):
+            vtype = field.types[0]
+            sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
+            out[field.name] = (field.contents(), vtype, sub)
+    return out
+
+
+def check_same_tokenizer(tokenizer: Any, fields: dict[str, tuple[Any, Any, Any]], source: str | Path) -> None:
+    """Raise unless ``tokenizer`` has exactly the vocabulary in ``fields`` (:func:`source_fields` of ``source``)."""
+    tokens = fields.get("tokenizer.ggml.tokens", ([],))[0]
     ours = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
     if ours != tokens:
         raise ValueError(
@@ -189,24 +200,20 @@ def write_gguf(
     tensors: list[tuple[str, np.ndarray]],
     config: Any,
     chat_template: str | None,
-    source: str | Path,
+    fields: dict[str, tuple[Any, Any, Any]],
     out: str | Path,
     kind: str,
 ) -> Path:
-    """One GGUF file: the source GGUF's tokenizer and general metadata, llama.* keys from ``config``, ``tensors``
-    stored as ``kind`` (f16 | q8_0 | q4_0; numpy quantisers of the ``gguf`` package)."""
+    """One GGUF file: the source GGUF's tokenizer and general metadata (``fields``, :func:`source_fields`), llama.*
+    keys from ``config``, ``tensors`` stored as ``kind`` (f16 | q8_0 | q4_0; numpy quantisers of ``gguf``)."""
     import gguf
 
     if kind not in GGUF_TYPES:
         raise ValueError(f"GGUF type must be one of {', '.join(GGUF_TYPES)}, got {kind!r}")
-    reader = gguf.GGUFReader(source)
     writer = gguf.GGUFWriter(str(out), "llama")
-    for field in reader.fields.values():
-        keep = field.name.startswith(("general.", "tokenizer.")) and field.name not in _REWRITTEN
-        if keep:
-            vtype = field.types[0]
-            sub = field.types[-1] if vtype == gguf.GGUFValueType.ARRAY else None
-            writer.add_key_value(field.name, field.contents(), vtype, sub_type=sub)
+    for name, (contents, vtype, sub) in fields.items():
+        if name not in _REWRITTEN:
+            writer.add_key_value(name, contents, vtype, sub_type=sub)
     rope = getattr(config, "rope_parameters", None) or {}
     writer.add_block_count(config.num_hidden_layers)
     writer.add_context_length(config.max_position_embeddings)
@@ -277,12 +284,13 @@ def export_gguf(
     adapter, out = Path(adapter_dir), Path(out_dir)
     source = Path(source) if source else gguf_path()
     model, tokenizer, training = merge(adapter, base_model)
-    check_same_tokenizer(tokenizer, source)
+    fields = source_fields(source)
+    check_same_tokenizer(tokenizer, fields, source)
     tensors = llama_tensors(model)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     paths = [
-        write_gguf(tensors, model.config, tokenizer.chat_template, source, out / f"{GGUF_PREFIX}-{kind}.gguf", kind)
+        write_gguf(tensors, model.config, tokenizer.chat_template, fields, out / f"{GGUF_PREFIX}-{kind}.gguf", kind)
         for kind in kinds
     ]
     write_gbnf(adapter_skills(adapter), str(out / GBNF_FILE))
