@@ -37,10 +37,10 @@ METRICS = (
     ("exact", "exact_match"),
     ("valid", "valid_rate"),
     ("other_f1", "other_f1"),
-    ("holdout", "holdout.ast_accuracy"),
-    ("base", "baseline.ast_accuracy"),
-    ("constr", "constrained.ast_accuracy"),
-    ("unconstr", "unconstrained.ast_accuracy"),
+    ("holdout", "holdout_ast_accuracy"),
+    ("base", "baseline_ast_accuracy"),
+    ("constr", "constrained_ast_accuracy"),
+    ("unconstr", "unconstrained_ast_accuracy"),
     ("p50_ms", "latency_ms_p50"),
     ("p95_ms", "latency_ms_p95"),
     ("train_loss", "train_loss"),
@@ -55,7 +55,7 @@ class Experiment:
     name: str  # experiment name, the branch (or short sha) of a commit, or "workspace"
     rev: str  # git sha, or "workspace"
     params: dict[str, Any]  # flat: {"finetune.lora.r": 16}
-    metrics: dict[str, Any]  # flat over every metrics file: {"ast_accuracy": 0.95, "holdout.ast_accuracy": ...}
+    metrics: dict[str, Any]  # flat over every metrics file: {"ast_accuracy": 0.95, "holdout_ast_accuracy": ...}
 
 
 def flatten(tree: dict, prefix: str = "") -> dict[str, Any]:

@@ -205,31 +205,33 @@ def compute_metrics(preds: list[Prediction]) -> dict:
     }
 
 
-HEADLINE = (
-    "ast_accuracy",
-    "exact_match",
-    "name_accuracy",
-    "valid_rate",
-    "other_f1",
-    "latency_ms_p50",
-    "latency_ms_p95",
-    "n",
-)
+BLOCK = ("ast_accuracy", "exact_match", "valid_rate", "other_f1")  # the accuracy numbers of one set
+HEADLINE = (*BLOCK, "latency_ms_p50", "latency_ms_p95")  # the headline set's keys in metrics.json, bare
+# the other sets' keys in metrics.json, as "<set>_<key>"; every other number (n, name accuracy, per skill, per
+# source, confusion, throughput, the base model with the grammar) is in details.json only
+OTHERS = {
+    "holdout": BLOCK,
+    "baseline": ("ast_accuracy",),
+    "constrained": ("ast_accuracy",),
+    "unconstrained": ("ast_accuracy",),
+}
 
 
-# the keys of each block (holdout, baseline, ...) of metrics.json: accuracy only. Timing and n stay at the top level,
-# so that the columns which change in every run (latencies) are two and `dvc exp show --only-changed` stays narrow.
-BLOCK = ("ast_accuracy", "exact_match", "valid_rate", "other_f1")
+def headline(details: dict[str, dict], first: str) -> dict:
+    """The flat ``metrics.json`` (one column each in ``dvc exp show``): :data:`HEADLINE` of the ``first`` set,
+    :data:`OTHERS` of the other sets present.
 
-
-def headline(metrics: dict, keys: tuple[str, ...] = HEADLINE) -> dict:
-    """The ``keys`` of ``metrics.json`` (what ``dvc exp show`` lists); the rest of :func:`compute_metrics` goes to
-    ``details.json``.
-
-    >>> headline({"ast_accuracy": 0.9, "exact_match": 0.8, "valid_rate": 1.0, "other_f1": 0.5, "n": 3}, BLOCK)
-    {'ast_accuracy': 0.9, 'exact_match': 0.8, 'valid_rate': 1.0, 'other_f1': 0.5}
+    >>> sets = {"test": {"ast_accuracy": 0.9, "exact_match": 0.8, "valid_rate": 1.0, "other_f1": 0.5,
+    ...                  "latency_ms_p50": 40.0, "latency_ms_p95": 52.0, "n": 3}, "baseline": {"ast_accuracy": 0.1}}
+    >>> headline(sets, "test")  # doctest: +NORMALIZE_WHITESPACE
+    {'ast_accuracy': 0.9, 'exact_match': 0.8, 'valid_rate': 1.0, 'other_f1': 0.5, 'latency_ms_p50': 40.0,
+     'latency_ms_p95': 52.0, 'baseline_ast_accuracy': 0.1}
     """
-    return {k: metrics[k] for k in keys}
+    out = {k: details[first][k] for k in HEADLINE}
+    for name, keys in OTHERS.items():
+        if name in details and name != first:
+            out |= {f"{name}_{k}": details[name][k] for k in keys}
+    return out
 
 
 def confusion_counts(preds: list[Prediction]) -> dict[str, dict[str, int]]:
@@ -310,7 +312,7 @@ def baseline_prompter(prompter: Prompter) -> Prompter:
 
 @dataclass
 class Target:
-    """What one eval run evaluates, settled before any weights load; :meth:`record` goes into metrics.json."""
+    """What one eval run evaluates, settled before any weights load; :meth:`record` goes into details.json."""
 
     model: str  # model folder or hub id: the adapter's base, or eval.model
     adapter: str | None  # adapter folder; None when eval.model is evaluated alone
@@ -368,7 +370,7 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
 
 @dataclass
 class EvalResult:
-    metrics: dict  # eval/metrics.json: headline numbers of the first set, other sets' under their names
+    metrics: dict  # eval/metrics.json: flat headline numbers (:func:`headline`)
     details: dict  # eval/details.json: every metric of every set, what was evaluated, test-file reports
     predictions: dict[str, list[Prediction]]  # per set ("test", "holdout", "baseline"), in input order
     seconds: float
@@ -403,7 +405,7 @@ def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -
     """Generate and score each named set of rows in the default decoding setting (``p.grammar``); the first set
     (the headline set, e.g. ``test``; then e.g. ``holdout``) also in the other setting. Results are named:
 
-    - ``<set>``: the set in the default setting; the first one's numbers are metrics.json's top level;
+    - ``<set>``: the set in the default setting; the first one's are metrics.json's bare keys (:func:`headline`);
     - ``constrained`` / ``unconstrained``: the headline set in each setting (one of them is ``<first set>``);
     - with an adapter and ``p.baseline``: ``baseline`` (its base without the adapter, chat prompt, free decoding)
       and ``baseline_constrained`` (the same with the grammar: what the grammar alone buys), on the headline set
@@ -430,7 +432,7 @@ def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -
         model, target.prompter, sets[first], target.skills, p, f"{first} {other}", grammars[other]
     )
     details = {name: compute_metrics(preds) for name, preds in runs.items()}
-    metrics = headline(details[first]) | {k: headline(v, BLOCK) for k, v in details.items() if k != first}
+    metrics = headline(details, first)
     details["evaluated"] = target.record() | {"decoding": default}
     return EvalResult(metrics, details, {first: runs.pop(first), **runs}, time.perf_counter() - began)
 

@@ -5,13 +5,14 @@
 
 ``--dataset`` reads ``<split>.jsonl`` (``eval.split``); ``--test-file`` reads a JSON array or JSONL with
 ``user``/``answer`` or ``input``/``output`` (skipped records, e.g. unknown skills, are reported in
-metrics.json under ``test_file``). Hyperparameters: the ``eval:`` section of params.yaml.
+details.json under ``test_file``). Hyperparameters: the ``eval:`` section of params.yaml.
 
 Decoding: ``eval.grammar`` (default true) constrains generation to the skills' grammar; the test set is scored in
-both settings (metrics.json blocks ``constrained`` / ``unconstrained``; top level = the default setting), the base
-model too (``baseline``, ``baseline_constrained``); ``--holdout`` in the default setting.
+both settings (``constrained_ast_accuracy`` / ``unconstrained_ast_accuracy``; the bare keys = the default setting),
+the base model too (``baseline``, ``baseline_constrained``); ``--holdout`` in the default setting. metrics.json holds
+flat headline numbers (``holdout_ast_accuracy`` ...); details.json every number of every set.
 
-What is evaluated (recorded in metrics.json under ``evaluated``) can be overridden, by params.yaml
+What is evaluated (recorded in details.json under ``evaluated``) can be overridden, by params.yaml
 (``eval.model``, ``eval.adapter``, ``eval.prompt``, ``eval.prompt_file``) or by the flags below, which win:
 
     python -m stages.eval --dataset data/dataset --out /tmp/e --model models/base          # a model alone

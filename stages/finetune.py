@@ -26,10 +26,8 @@ from skillcall.examples import load_skills
 from skillcall.params import load_params
 
 # models/train_metrics.json (a DVC metric, a column each in ``dvc exp show``): these keys only. Every metric of the
-# run (train_seconds, tokens, memory ...) is in the adapter's training.json and the W&B summary: a timing column
-# changes in every run, and with the eval latencies and the adapter's hash it would push
-# `dvc exp show --only-changed` past 160 columns for a one-param experiment.
-HEADLINE = ("train_loss", "val_loss", "processes")  # processes: constant unless changed, so hidden by --only-changed
+# run (steps, tokens, memory, processes ...) is in the adapter's training.json and the W&B summary.
+HEADLINE = ("train_loss", "val_loss", "train_seconds")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -212,8 +212,9 @@ def test_stage_overrides_evaluate_what_they_say(trained_adapter, tiny_model_dir,
     )
     assert raw_predictions(base) == raw_predictions(default_dir, "baseline_constrained_predictions.jsonl")
 
-    assert "baseline" in default and "baseline" in outs["chatml"]
-    assert "baseline" not in outs["merged"] and "baseline" not in outs["base"]  # no adapter to leave out
+    assert "baseline_ast_accuracy" in default and "baseline_ast_accuracy" in outs["chatml"]
+    for name in ("merged", "base"):  # no adapter to leave out
+        assert "baseline_ast_accuracy" not in outs[name]
     assert outs["merged"]["evaluated"] == {
         "model": str(merged),
         "adapter": None,

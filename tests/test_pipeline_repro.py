@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 from dvc_repo import copy_repo, ran_stages, run
-from wandb_files import config, records, run_dirs
+from wandb_files import config, records, run_dirs, summary
 
 pytestmark = pytest.mark.slow
 
@@ -188,13 +188,20 @@ def test_experiments_run_queue_show_and_track(workspace):
         2: 2.0e-3,
         8: 5.0e-3,
     }
-    assert {e["params"]["finetune"]["lora"]["r"]: e["train_metrics"]["processes"] for e in exps} == {2: 2, 8: 1}
-    n_test = len((repo / "data/dataset/test.jsonl").read_text().splitlines())
     for e in exps:
         m = e["metrics"]
-        assert {"exact_match", "ast_accuracy", "valid_rate", "baseline"} <= set(m)
-        # each experiment scored the whole test split; a byte-exact call is AST-correct, an AST-correct one valid
-        assert m["n"] == n_test and m["exact_match"] <= m["ast_accuracy"] <= m["valid_rate"]
+        assert (
+            set(e["train_metrics"]) == {"train_loss", "val_loss", "train_seconds"}
+            and e["train_metrics"]["train_seconds"] > 0
+        )
+        assert {"exact_match", "ast_accuracy", "valid_rate", "baseline_ast_accuracy", "holdout_ast_accuracy"} <= set(m)
+        # a byte-exact call is AST-correct, an AST-correct one valid
+        assert m["exact_match"] <= m["ast_accuracy"] <= m["valid_rate"]
+
+    # two finetune params changed: the compact table still fits a terminal and names both experiments
+    table = run([sys.executable, "-m", "skillcall.compare"], repo, {**env, "COLUMNS": "160"})
+    assert fits(table) and all(e["name"] in table for e in exps), table
+    assert all(column in table for column in ("lora.r", "learning_rate", "train_loss", "val_loss", "train_s")), table
 
     runs = wandb_runs(Path(env["WANDB_DIR"]))
     # -j 2: the two queued experiments' finetune stages ran at the same time (one after the other with -j 1)
@@ -205,17 +212,22 @@ def test_experiments_run_queue_show_and_track(workspace):
         (finetune,) = runs.get((e["name"], "finetune"), [])
         assert len(runs.get((e["name"], "eval"), [])) == 1, (e["name"], sorted(runs))
         cfg = config(finetune)
+        assert summary(finetune)["processes"] == e["params"]["finetune"]["processes"]  # ranks that really trained
         assert cfg["lora"]["r"] == e["params"]["finetune"]["lora"]["r"]
         assert cfg["learning_rate"] == e["params"]["finetune"]["learning_rate"]
         for path in ("data/dataset/train.jsonl", "data/dataset/val.jsonl", "models/base"):
             assert cfg["dvc_inputs"][path] == e["deps"][path], path
 
 
+def fits(table: str, width: int = 160) -> bool:
+    """No line wider than ``width`` and no column collapsed by rich into "…"."""
+    return max(map(len, table.splitlines())) <= width and "…" not in table
+
+
 def test_exp_show_only_changed_fits_160_columns(workspace):
     """Two experiments differing in one eval param: ``dvc exp show --only-changed`` and ``skillcall.compare`` fit a
-    160-column terminal (rich drops the columns that do not fit and prints "…" instead). Each experiment reruns
-    only eval. (With a finetune param whose experiments differ in train/val loss, valid rate and latencies, the
-    table can pass 160 columns: a known limit, see the README's "Reading results".)"""
+    160-column terminal (rich collapses the columns that do not fit into "…"). A finetune param adds the adapter's
+    hash (35 columns) and the training numbers: the queue test checks ``skillcall.compare`` for that case."""
     repo, env = workspace
     names = []
     for tokens in (10, 11):
@@ -224,11 +236,11 @@ def test_exp_show_only_changed_fits_160_columns(workspace):
         names.append(out.split("Ran experiment(s): ")[1].split()[0])
     wide = {**env, "COLUMNS": "160"}
     shown = run(["dvc", "exp", "show", "--only-changed", "--no-pager"], repo, wide)
-    assert max(map(len, shown.splitlines())) <= 160 and "…" not in shown, shown
+    assert fits(shown), shown
     assert all(name in shown for name in names) and "eval.max_new_tokens" in shown and "latency_ms_p50" in shown, shown
     for args in ([], ["--md"]):
         table = run([sys.executable, "-m", "skillcall.compare", *args], repo, wide)
-        assert max(map(len, table.splitlines())) <= 160, table
+        assert fits(table), table
         assert all(name in table for name in names) and "max_new_tokens" in table and "per-skill" in table, table
 
 
