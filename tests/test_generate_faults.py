@@ -208,11 +208,16 @@ def test_injected_tool_calls_are_rejected_with_reasons_and_forge_nothing(tmp_pat
     assert report["warnings"] == [next(x for x in err.splitlines() if x.startswith("WARNING"))[len("WARNING: ") :]]
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT handled by default, as Ctrl-C finds it in a terminal. A test run started in the
+    background of a non-interactive shell inherits SIGINT ignored, and Python then installs no KeyboardInterrupt."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(work: Work) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.Popen(
-        [sys.executable, "-m", "stages.generate", *ARGS], cwd=work.root, env=env, stderr=subprocess.PIPE, text=True
-    )
+    args = [sys.executable, "-m", "stages.generate", *ARGS]
+    return subprocess.Popen(args, cwd=work.root, env=env, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
 
 
 def _wait_for(condition, timeout: float = 30.0) -> None:
