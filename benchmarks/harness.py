@@ -1,5 +1,5 @@
-"""What the comparison benchmarks share: time training steps, run one configuration in a child process, print
-rows as markdown.
+"""What the comparison benchmarks share: time training steps, train a finetune variant, run one configuration in a
+child process, print rows as markdown.
 
 >>> print_table([{"processes": 1, "s/step": 8.2}, {"processes": 2, "s/step": 9.0}])
 | processes | s/step |
@@ -10,9 +10,59 @@ rows as markdown.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import subprocess
+import tempfile
+from dataclasses import replace
 from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def add_training_args(ap: argparse.ArgumentParser, steps: int) -> None:
+    """The options of :func:`train_variant`: steps, left-out warm-up steps, base model, data."""
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--warmup", type=int, default=2, help="steps left out of seconds/step")
+    ap.add_argument("--base", default=str(ROOT / "models/base"))
+    ap.add_argument("--train", default=str(ROOT / "data/dataset/train.jsonl"))
+    ap.add_argument("--val", default=str(ROOT / "data/dataset/val.jsonl"))
+    ap.add_argument("--val-rows", type=int, default=64)
+
+
+def train_variant(args: argparse.Namespace, **overrides: object) -> dict:
+    """Train ``args.steps`` steps of params.yaml's finetune with ``overrides`` in this process; return seconds/step
+    (the first ``args.warmup`` steps left out), tokens/s (non-padding, shared prefix counted once per step), peak
+    RSS, final train and val loss, and the load average (above ~2.2 on 2 cores: other jobs shared the CPU)."""
+    from skillcall.dataset import read_rows, write_jsonl
+    from skillcall.examples import load_skills
+    from skillcall.params import load_params
+    from skillcall.train import FinetuneParams, train
+
+    timer, step_times = step_timer()
+    p = load_params("finetune", FinetuneParams, ROOT / "params.yaml")
+    p = replace(p, **overrides, max_steps=args.steps, logging_steps=1, save_steps=10**6, sample_predictions=0)
+    p = replace(p, warmup_steps=min(p.warmup_steps, args.steps // 4))
+    with tempfile.TemporaryDirectory() as tmp:
+        val = Path(tmp) / "val.jsonl"
+        write_jsonl(val, read_rows(args.val)[: args.val_rows])
+        skills = load_skills(ROOT / "examples")
+        result = train(
+            p, args.base, args.train, val, skills, Path(tmp) / "ckpt", print_=lambda *_: None, callbacks=(timer,)
+        )
+    timed = step_times[args.warmup :] or step_times
+    m = result.metrics
+    return {
+        "steps": m["steps"],
+        "seconds_per_step": round(sum(timed) / len(timed), 2),
+        "tokens_per_s": round(m["tokens"] / m["train_seconds"], 1),
+        "peak_rss_mb": m["peak_rss_mb"],
+        "final_train_loss": round(m["train_loss"], 4),
+        "val_loss": round(m["val_loss"], 4),
+        "threads": m["threads"],
+        "load_1min": round(os.getloadavg()[0], 1),
+    }
 
 
 def run_json(cmd: list[str], cwd: Path) -> dict:

@@ -62,20 +62,29 @@ class AugmentError(ValueError):
 
 
 def _int_words(n: int, first: bool = True) -> list[str]:
-    """Spoken forms of ``n``; "a hundred ..." / "a thousand ..." only at the start of the number."""
+    """Spoken forms of ``n``; "a hundred ..." / "a thousand ..." only at the start of the number.
+
+    >>> _int_words(1500)
+    ['one thousand five hundred', 'a thousand five hundred', 'fifteen hundred']
+    """
     if n < 20:
         return [_ONES[n]]
     if n < 100:
         return [_TENS[n // 10] + (f" {_ONES[n % 10]}" if n % 10 else "")]
-    for size, name in ((1000, "thousand"), (100, "hundred")):
-        if n >= size:
-            heads = [f"{w} {name}" for w in _int_words(n // size, first)]
-            heads += [f"a {name}"] if first and n // size == 1 else []
-            if n % size == 0:
-                return heads
-            seps = (" ", " and ") if n % size < 100 else (" ",)  # "two thousand and five", "two thousand three hundred"
-            return [f"{h}{sep}{r}" for h in heads for sep in seps for r in _int_words(n % size, False)]
-    raise AssertionError(n)
+    forms = _scaled(n, 1000, "thousand", first) if n >= 1000 else _scaled(n, 100, "hundred", first)
+    if 1100 <= n < 10000 and n // 100 % 10:  # "fifteen hundred", "twelve hundred and five": prices, years
+        forms += _scaled(n, 100, "hundred", first)
+    return forms
+
+
+def _scaled(n: int, size: int, name: str, first: bool) -> list[str]:
+    """``n`` spoken as a count of ``size`` ("two thousand ...", "fifteen hundred ...") and the rest."""
+    heads = [f"{w} {name}" for w in _int_words(n // size, first)]
+    heads += [f"a {name}"] if first and n // size == 1 else []
+    if n % size == 0:
+        return heads
+    seps = (" ", " and ") if n % size < 100 else (" ",)  # "two thousand and five", "two thousand three hundred"
+    return [f"{h}{sep}{r}" for h in heads for sep in seps for r in _int_words(n % size, False)]
 
 
 def number_words(text: str) -> list[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 import resource
 import shutil
 import time
@@ -88,6 +89,7 @@ class FinetuneParams:
     sample_predictions: int
     max_new_tokens: int
     processes: int = 1  # data-parallel ranks (torchrun); global batch = batch_size * grad_accum * processes
+    length_group: int = 1  # batches drawn together and sorted by length (less padding); 1 = plain random batches
     eval_rows: int = 0  # rows of the fixed val subset scored every eval_steps; 0 = all; the final val_loss uses all
 
 
@@ -149,9 +151,18 @@ class PrefixSharingTrainer(SFTTrainer):
     the gradient lacks the prefix's share (LoRA still learns from every answer token), and a step costs less.
     """
 
-    def __init__(self, *args: Any, prefix_ids: list[int], prefix_grad: bool = True, **kwargs: Any):
+    def __init__(
+        self, *args: Any, prefix_ids: list[int], prefix_grad: bool = True, length_group: int = 1, **kwargs: Any
+    ):
         super().__init__(*args, **kwargs)
-        self.prefix_ids, self.prefix_grad = prefix_ids, prefix_grad
+        self.prefix_ids, self.prefix_grad, self.length_group = prefix_ids, prefix_grad, length_group
+
+    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> torch.utils.data.Sampler | None:
+        if self.length_group <= 1:
+            return super()._get_train_sampler(train_dataset)
+        dataset = self.train_dataset if train_dataset is None else train_dataset
+        lengths = [len(ids) for ids in dataset["input_ids"]]
+        return LengthGroupedSampler(lengths, self.args.per_device_train_batch_size, self.length_group, self.args.seed)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.prefix_ids:
@@ -170,6 +181,49 @@ class PrefixSharingTrainer(SFTTrainer):
                 "position_ids": n + torch.arange(ids.shape[1], device=ids.device).expand(batch, -1),
             }
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+
+
+def length_grouped_order(lengths: list[int], batch: int, group: int, seed: int) -> list[int]:
+    """All row indices, shuffled so that each run of ``batch`` holds rows of similar length (less padding).
+
+    The rows are shuffled, cut into windows of ``group`` batches, sorted by length inside each window and cut into
+    batches; then the full batches are shuffled (a short one stays last). A batch is still a random draw from its window, and no length
+    order runs through training. ``group=1`` is a plain shuffle.
+
+    >>> lengths = [9, 1, 9, 1, 9, 1, 9, 1]
+    >>> order = length_grouped_order(lengths, batch=2, group=4, seed=0)
+    >>> sorted(order) == list(range(8)), [len({lengths[i] for i in order[k : k + 2]}) for k in range(0, 8, 2)]
+    (True, [1, 1, 1, 1])
+    """
+    rng = random.Random(seed)
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    window = batch * group
+    batches = [
+        chunk[b : b + batch]
+        for w in range(0, len(order), window)
+        for chunk in [sorted(order[w : w + window], key=lengths.__getitem__)]
+        for b in range(0, len(chunk), batch)
+    ]
+    full, short = [b for b in batches if len(b) == batch], [b for b in batches if len(b) < batch]
+    rng.shuffle(full)
+    return [i for b in full + short for i in b]
+
+
+class LengthGroupedSampler(torch.utils.data.Sampler):
+    """:func:`length_grouped_order` as a sampler; a new order each epoch (seed + epoch)."""
+
+    def __init__(self, lengths: list[int], batch: int, group: int, seed: int):
+        self.lengths, self.batch, self.group, self.seed, self.epoch = lengths, batch, group, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.lengths)
+
+    def __iter__(self):
+        return iter(length_grouped_order(self.lengths, self.batch, self.group, self.seed + self.epoch))
 
 
 def spread(rows: list, n: int) -> list:
@@ -354,6 +408,7 @@ def train(
         callbacks=[MetricsCallback(run, live), *callbacks],
         prefix_ids=train_examples[0]["input_ids"][:n],
         prefix_grad=p.prefix_grad,
+        length_group=p.length_group,
     )
     train_start = time.time()
     output = trainer.train(resume_from_checkpoint=last)

@@ -19,6 +19,7 @@ from skillcall.train import (
     PrefixSharingTrainer,
     check_learnable,
     file_sha256,
+    length_grouped_order,
     prepare_checkpoints,
     save_adapter,
     sft_config,
@@ -104,6 +105,55 @@ def test_resume_refuses_checkpoints_of_other_params(tmp_path):
         prepare_checkpoints(tmp_path / "ckpt", print, resume=True, fp={"params": {"lr": 2}})
     assert prepare_checkpoints(tmp_path / "ckpt", print, resume=False, fp={"params": {"lr": 2}}) is None
     assert not (tmp_path / "ckpt" / "checkpoint-2").exists()
+
+
+def test_length_grouped_order_cuts_padding_and_keeps_every_row_once():
+    rng = __import__("random").Random(1)
+    lengths = [rng.randint(5, 55) for _ in range(1000)]  # 1000 = 62 batches of 16 and a short one of 8
+
+    def padding(order: list[int]) -> int:
+        batches = [order[k : k + 16] for k in range(0, len(order), 16)]
+        return sum(max(lengths[i] for i in b) * len(b) - sum(lengths[i] for i in b) for b in batches)
+
+    grouped, plain = length_grouped_order(lengths, 16, 8, seed=0), length_grouped_order(lengths, 16, 1, seed=0)
+    assert sorted(grouped) == sorted(plain) == list(range(1000))
+    assert padding(grouped) < padding(plain) / 3
+    assert grouped != length_grouped_order(lengths, 16, 8, seed=1)  # seeded: another seed, another order
+    assert grouped == length_grouped_order(lengths, 16, 8, seed=0)
+    # batches are shuffled, not run from short to long: the first ten batches' maxima are not sorted
+    maxima = [max(lengths[i] for i in grouped[k : k + 16]) for k in range(0, 160, 16)]
+    assert maxima != sorted(maxima) and maxima != sorted(maxima, reverse=True)
+    # each batch is a slice of a sorted window, and the one short batch is last: so every run of 16 the trainer
+    # cuts is sorted by length (a short batch in the middle would shift the cuts across two batches)
+    runs = [[lengths[i] for i in grouped[k : k + 16]] for k in range(0, 1000, 16)]
+    assert all(run == sorted(run) for run in runs) and len(runs[-1]) == 8
+
+
+@pytest.mark.slow
+def test_trainer_batches_come_length_grouped(tiny_model_dir, tiny_data, chat, tmp_path):
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM
+
+    from skillcall.train import LengthGroupedSampler
+
+    p = tiny_params(eval_steps=0)
+    examples = tokenize_rows(read_rows(tiny_data.train), chat)
+    for group in (1, 4):
+        trainer = PrefixSharingTrainer(
+            model=AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+            args=sft_config(p, tmp_path / str(group), max_length=400),
+            train_dataset=Dataset.from_list(examples),
+            processing_class=chat.tokenizer,
+            prefix_ids=[],
+            length_group=group,
+        )
+        loader = trainer.get_train_dataloader()
+        assert isinstance(loader.batch_sampler.sampler, LengthGroupedSampler) == (group > 1)
+        batches = [b["input_ids"] for b in loader]
+        assert sum(len(b) for b in batches) == len(examples)  # every row once per epoch
+        if group > 1:  # the rows of a batch have the lengths of one sorted run of the window
+            order = [len(examples[i]["input_ids"]) for i in loader.batch_sampler.sampler]
+            assert [b.shape[1] for b in batches] == [max(order[k : k + 4]) for k in range(0, len(order), 4)]
 
 
 @pytest.mark.slow
