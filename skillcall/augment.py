@@ -10,8 +10,6 @@ Every pair is validated with :func:`skillcall.calls.validate`; the ways to make 
 * ``other()``: hand examples with fillers, and a small grammar of chatter, half sentences, noise, background media
   and near-misses that mention a skill's topic without asking.
 
-    >>> number_words("125")
-    ['one hundred twenty five', 'one hundred and twenty five', 'a hundred twenty five', 'a hundred and twenty five']
     >>> [text for text, kind in duration_forms("1 hour 30 minutes") if "half" in text]
     ['one and a half hours', 'an hour and a half', 'one hour and a half']
 """
@@ -31,6 +29,7 @@ import yaml
 from skillcall.calls import Call, CallError, parse_call, validate
 from skillcall.dataset import normalise
 from skillcall.examples import ExampleFile, Pair
+from skillcall.numbers import int_words, number_words
 from skillcall.skills import Skill
 
 VALUES_FILE = "augment.yaml"  # in the prompts directory
@@ -46,11 +45,6 @@ QUESTION_WORDS = frozenset(
     "what what's whats how how's who who's why when where which is are do does did can could will would should "
     "any was have has".split()
 )
-_ONES = (
-    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-    "seventeen eighteen nineteen".split()
-)
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _NUM = r"\d+(?:\.\d+)?"
 
 
@@ -59,44 +53,6 @@ class AugmentError(ValueError):
 
 
 # ---------------------------------------------------------------- numbers, durations, expressions in words
-
-
-def _int_words(n: int, first: bool = True) -> list[str]:
-    """Spoken forms of ``n``; "a hundred ..." / "a thousand ..." only at the start of the number.
-
-    >>> _int_words(1500)
-    ['one thousand five hundred', 'a thousand five hundred', 'fifteen hundred']
-    """
-    if n < 20:
-        return [_ONES[n]]
-    if n < 100:
-        return [_TENS[n // 10] + (f" {_ONES[n % 10]}" if n % 10 else "")]
-    forms = _scaled(n, 1000, "thousand", first) if n >= 1000 else _scaled(n, 100, "hundred", first)
-    if 1100 <= n < 10000 and n // 100 % 10:  # "fifteen hundred", "twelve hundred and five": prices, years
-        forms += _scaled(n, 100, "hundred", first)
-    return forms
-
-
-def _scaled(n: int, size: int, name: str, first: bool) -> list[str]:
-    """``n`` spoken as a count of ``size`` ("two thousand ...", "fifteen hundred ...") and the rest."""
-    heads = [f"{w} {name}" for w in _int_words(n // size, first)]
-    heads += [f"a {name}"] if first and n // size == 1 else []
-    if n % size == 0:
-        return heads
-    seps = (" ", " and ") if n % size < 100 else (" ",)  # "two thousand and five", "two thousand three hundred"
-    return [f"{h}{sep}{r}" for h in heads for sep in seps for r in _int_words(n % size, False)]
-
-
-def number_words(text: str) -> list[str]:
-    """Spoken forms of a number written with digits: ``"2.5"`` -> two point five, two and a half."""
-    whole, _, frac = text.partition(".")
-    heads = _int_words(int(whole))
-    if not frac:
-        return heads
-    out = [f"{h} point {' '.join(_ONES[int(d)] for d in frac)}" for h in heads]
-    if frac == "5" and whole != "0":
-        out += [f"{h} and a half" for h in heads]
-    return out
 
 
 def _spell(rng: random.Random, numbers: list[str]) -> list[str]:
@@ -125,7 +81,7 @@ def format_duration(parts: Duration) -> str:
 def _amounts(n: int, unit: str) -> tuple[list[str], list[str]]:
     """(in words, in digits) of ``n unit``: ``(['an hour', 'one hour'], ['1 hour'])``."""
     plural = unit + ("" if n == 1 else "s")
-    words = [f"{w} {plural}" for w in _int_words(n)]
+    words = [f"{w} {plural}" for w in int_words(n)]
     if n == 1:
         words.insert(0, f"{'an' if unit == 'hour' else 'a'} {unit}")
     return words, [f"{n} {plural}"]
@@ -144,11 +100,11 @@ def duration_forms(value: str | Duration) -> list[tuple[str, str]]:
             forms += [(" and ".join(combo), kind)] + ([(" ".join(combo), kind)] if len(combo) > 1 else [])
     if len(parts) == 1:
         n, unit = parts[0]
-        forms += [(f"{w} {unit}", "adj") for w in _int_words(n) + [str(n)]]
+        forms += [(f"{w} {unit}", "adj") for w in int_words(n) + [str(n)]]
         forms += [(text, kind) for text in _SPECIAL_DURATIONS.get(parts, ())]
     elif len(parts) == 2 and parts[0][1] != "second" and parts[1] == (30, _UNITS[_UNITS.index(parts[0][1]) + 1]):
         n, unit = parts[0]  # 1 hour 30 minutes, 3 minutes 30 seconds
-        forms += [(f"{w} and a half {unit}s", kind) for w in _int_words(n) + ([str(n)] if n > 1 else [])]
+        forms += [(f"{w} and a half {unit}s", kind) for w in int_words(n) + ([str(n)] if n > 1 else [])]
         if n == 1:
             forms += [(f"{'an' if unit == 'hour' else 'a'} {unit} and a half", kind), (f"one {unit} and a half", kind)]
     return forms

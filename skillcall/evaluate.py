@@ -353,16 +353,19 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
         model, adapter, skills, source, expecter = p.model, None, adapter_skills(p.model), "model", p.model
     else:  # any model: its own chat template, with the adapter folder's system prompt and skills
         tokenizer = load_tokenizer(p.model)
-        system = Prompter.load(adapter, AutoTokenizer.from_pretrained(adapter)).system
-        default = Prompter("chat", system, tokenizer) if tokenizer.chat_template else None
+        stored = Prompter.load(adapter, AutoTokenizer.from_pretrained(adapter))
+        system, numbers = stored.system, stored.numbers
+        default = Prompter("chat", system, tokenizer, numbers=numbers) if tokenizer.chat_template else None
         model, skills, source, expecter = p.model, adapter_skills(adapter), "chat", p.model
         adapter = None
     if p.prompt is None and p.prompt_file is None:
         if default is None:
             raise PromptError(f"{model} has no chat template: give a prompt, e.g. eval.prompt_file: prompts/chatml.txt")
         return Target(model, adapter, default, skills, source)
-    system, tokenizer = (default.system, default.tokenizer) if default else (system, tokenizer)
-    prompter = override_prompter(system, tokenizer, p.prompt, p.prompt_file)
+    system, tokenizer, numbers = (
+        (default.system, default.tokenizer, default.numbers) if default else (system, tokenizer, numbers)
+    )
+    prompter = override_prompter(system, tokenizer, p.prompt, p.prompt_file, numbers)
     if not p.allow_prompt_mismatch:
         check_prompt_family(prompter, default.family if default else None, p.prompt_file or "eval.prompt", expecter)
     return Target(model, adapter, prompter, skills, p.prompt_file or "inline")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skillcall.numbers import with_numbers
 from skillcall.skills import Skills
 
 MODES = ("chat", "raw")
@@ -38,6 +39,7 @@ class PromptParams:
     mode: str = "chat"  # "chat" | "raw"
     system_template: str = "prompts/system.txt"  # has one {skills} placeholder
     raw_template: str = "prompts/llama2.txt"  # used when mode == "raw"; {system}, {user}, {answer}
+    numbers: bool = False  # append the numbers the utterance says, in digits, to it ("...\n(numbers: 200, 63)")
 
 
 def short_description(description: str) -> str:
@@ -108,6 +110,7 @@ class Prompter:
     system: str  # the rendered system prompt
     tokenizer: Any = None
     raw_template: str | None = None  # the text of the raw prompt file (raw mode)
+    numbers: bool = False  # the user text gets the numbers it says in digits (:func:`skillcall.numbers.with_numbers`)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -129,7 +132,7 @@ class Prompter:
         """From params.yaml's ``finetune.prompt`` section and the skill specs."""
         system_text = Path(params.system_template).read_text(encoding="utf-8")
         raw = read_raw_template(params.raw_template) if params.mode == "raw" else None
-        return cls(params.mode, render_system_prompt(skills, system_text), tokenizer, raw)
+        return cls(params.mode, render_system_prompt(skills, system_text), tokenizer, raw, params.numbers)
 
     def _chat(self, user: str, answer: str | None = None) -> str:
         messages = [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
@@ -145,6 +148,7 @@ class Prompter:
 
     def prompt(self, user: str) -> str:
         """The inference text for ``user``, ending exactly where the answer starts."""
+        user = with_numbers(user) if self.numbers else user
         if self.mode == "chat":
             return self._chat(user)
         head, _ = self._raw_split()
@@ -184,7 +188,7 @@ class Prompter:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         (d / SYSTEM_FILE).write_text(self.system + "\n", encoding="utf-8")
-        config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None}
+        config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None, "numbers": self.numbers}
         if self.raw_template is not None:
             (d / RAW_FILE).write_text(self.raw_template + "\n", encoding="utf-8")
             config["raw_template"] = RAW_FILE
@@ -200,11 +204,14 @@ class Prompter:
         config = json.loads(path.read_text(encoding="utf-8"))
         system = (d / config["system_prompt"]).read_text(encoding="utf-8").removesuffix("\n")
         raw = read_raw_template(d / config["raw_template"]) if config.get("raw_template") else None
-        return cls(config["mode"], system, tokenizer, raw)
+        return cls(config["mode"], system, tokenizer, raw, config.get("numbers", False))
 
 
-def override_prompter(system: str, tokenizer: Any, prompt: str | None, prompt_file: str | None) -> Prompter:
-    """The prompter of a prompt override (eval's ``prompt``/``prompt_file``) with the given system prompt.
+def override_prompter(
+    system: str, tokenizer: Any, prompt: str | None, prompt_file: str | None, numbers: bool = False
+) -> Prompter:
+    """The prompter of a prompt override (eval's ``prompt``/``prompt_file``) with the given system prompt and
+    number hint (the model's own: it was trained with or without it).
 
     ``prompt`` is the text of a raw prompt (``{system}`` ``{user}`` ``{answer}``) or ``"chat"`` for the
     tokenizer's chat template; ``prompt_file`` is a raw prompt file such as ``prompts/mistral.txt``.
@@ -219,14 +226,14 @@ def override_prompter(system: str, tokenizer: Any, prompt: str | None, prompt_fi
     if prompt is not None and prompt_file is not None:
         raise PromptError("give a prompt inline (eval.prompt, --prompt) or as a file (eval.prompt_file), not both")
     if prompt == "chat":
-        return Prompter("chat", system, tokenizer)
+        return Prompter("chat", system, tokenizer, numbers=numbers)
     if prompt is not None:
         check_raw_template(prompt, "eval.prompt")
-        return Prompter("raw", system, tokenizer, prompt)
+        return Prompter("raw", system, tokenizer, prompt, numbers)
     if not Path(prompt_file).is_file():
         shipped = ", ".join(sorted(p.name for p in Path("prompts").glob("*.txt"))) or "none here"
         raise PromptError(f"{prompt_file}: no such prompt file (prompts/: {shipped})")
-    return Prompter("raw", system, tokenizer, read_raw_template(prompt_file))
+    return Prompter("raw", system, tokenizer, read_raw_template(prompt_file), numbers)
 
 
 def check_prompt_family(prompter: Prompter, expected: str | None, where: str, model: str) -> None:

@@ -1,3 +1,5 @@
+import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -103,14 +105,38 @@ def test_answer_from_cuts_at_the_end_of_turn(chat):
     assert chat.answer_from(' weather(location="Oslo")<|im_end|>\n<|im_start|>user') == 'weather(location="Oslo")'
 
 
+@pytest.mark.parametrize("numbers", [False, True])
 @pytest.mark.parametrize("mode", ["chat", "raw"])
-def test_save_and_load_round_trip(mode, tmp_path, tiny_data, smollm2_tokenizer):
-    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"))
+def test_save_and_load_round_trip(mode, numbers, tmp_path, tiny_data, smollm2_tokenizer):
+    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), numbers)
     p = Prompter.build(params, tiny_data.skills, smollm2_tokenizer)
     p.save(tmp_path / "adapter")
     q = Prompter.load(tmp_path / "adapter", smollm2_tokenizer)
-    assert (q.mode, q.system, q.raw_template) == (p.mode, p.system, p.raw_template)
-    assert q.prompt("hi") + q.completion("other()") == p.prompt("hi") + p.completion("other()")
+    assert (q.mode, q.system, q.raw_template, q.numbers) == (p.mode, p.system, p.raw_template, numbers)
+    for user in ("hi", "two plus two"):
+        assert q.prompt(user) + q.completion("other()") == p.prompt(user) + p.completion("other()")
+
+
+@pytest.mark.parametrize("mode", ["chat", "raw"])
+def test_number_hint_goes_after_the_utterance_in_training_and_inference(mode, tiny_data, smollm2_tokenizer):
+    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), numbers=True)
+    hinted = Prompter.build(params, tiny_data.skills, smollm2_tokenizer)
+    plain = Prompter.build(replace(params, numbers=False), tiny_data.skills, smollm2_tokenizer)
+    user = "what's two hundred minus sixty three"
+    assert hinted.prompt(user) == plain.prompt(user + "\n(numbers: 200, 63)")
+    assert hinted.prompt("thanks") == plain.prompt("thanks")  # no number said: no hint
+    ids, labels = hinted.tokenize(user, 'math(question="200-63")')
+    prompt_ids = smollm2_tokenizer(hinted.prompt(user), add_special_tokens=False)["input_ids"]
+    assert ids[: len(prompt_ids)] == prompt_ids and set(labels[: len(prompt_ids)]) == {-100}
+
+
+def test_prompter_saved_before_the_number_hint_loads_without_it(tmp_path, tiny_data, smollm2_tokenizer):
+    p = Prompter.build(PromptParams("chat", str(ROOT / "prompts/system.txt")), tiny_data.skills, smollm2_tokenizer)
+    p.save(tmp_path)
+    config = json.loads((tmp_path / "prompt_config.json").read_text())
+    del config["numbers"]
+    (tmp_path / "prompt_config.json").write_text(json.dumps(config))
+    assert Prompter.load(tmp_path, smollm2_tokenizer).prompt("two plus two") == p.prompt("two plus two")
 
 
 def test_load_from_a_folder_without_config_names_the_file(tmp_path, smollm2_tokenizer):

@@ -1,0 +1,135 @@
+"""Numbers as people say them, both ways: digits -> spoken forms (the augmenter), speech -> digits (the prompt).
+
+>>> number_words("125")
+['one hundred twenty five', 'one hundred and twenty five', 'a hundred twenty five', 'a hundred and twenty five']
+>>> spoken_numbers("uh what's seven hundred um seven hundred and eight divided by twelve")
+['700', '708', '12']
+>>> with_numbers("what's fifteen hundred times twelve")
+"what's fifteen hundred times twelve\\n(numbers: 1500, 12)"
+"""
+
+from __future__ import annotations
+
+import re
+
+ONES = (
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split()
+)
+TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+_VALUES = {w: i for i, w in enumerate(ONES)} | {w: 10 * i for i, w in enumerate(TENS) if i >= 2}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
+
+
+def int_words(n: int, first: bool = True) -> list[str]:
+    """Spoken forms of ``n``; "a hundred ..." / "a thousand ..." only at the start of the number.
+
+    >>> int_words(1500)
+    ['one thousand five hundred', 'a thousand five hundred', 'fifteen hundred']
+    """
+    if n < 20:
+        return [ONES[n]]
+    if n < 100:
+        return [TENS[n // 10] + (f" {ONES[n % 10]}" if n % 10 else "")]
+    forms = _scaled(n, 1000, "thousand", first) if n >= 1000 else _scaled(n, 100, "hundred", first)
+    if 1100 <= n < 10000 and n // 100 % 10:  # "fifteen hundred", "twelve hundred and five": prices, years
+        forms += _scaled(n, 100, "hundred", first)
+    return forms
+
+
+def _scaled(n: int, size: int, name: str, first: bool) -> list[str]:
+    """``n`` spoken as a count of ``size`` ("two thousand ...", "fifteen hundred ...") and the rest."""
+    heads = [f"{w} {name}" for w in int_words(n // size, first)]
+    heads += [f"a {name}"] if first and n // size == 1 else []
+    if n % size == 0:
+        return heads
+    seps = (" ", " and ") if n % size < 100 else (" ",)  # "two thousand and five", "two thousand three hundred"
+    return [f"{h}{sep}{r}" for h in heads for sep in seps for r in int_words(n % size, False)]
+
+
+def number_words(text: str) -> list[str]:
+    """Spoken forms of a number written with digits: ``"2.5"`` -> two point five, two and a half."""
+    whole, _, frac = text.partition(".")
+    heads = int_words(int(whole))
+    if not frac:
+        return heads
+    out = [f"{h} point {' '.join(ONES[int(d)] for d in frac)}" for h in heads]
+    if frac == "5" and whole != "0":
+        out += [f"{h} and a half" for h in heads]
+    return out
+
+
+def spoken_numbers(text: str) -> list[str]:
+    """The numbers said in ``text``, in digits, in the order said (digits already written are kept).
+
+    A number word right after a complete number starts a new one ("nineteen and thirty one" is two numbers;
+    "two three" too); "and" joins only after hundred/thousand; "a" counts only before a scale.
+
+    >>> spoken_numbers("two hundred minus sixty three, then 4.5 and nineteen and thirty one")
+    ['200', '63', '4.5', '19', '31']
+    >>> spoken_numbers("eight hundred and seventy six thousand plus two hundred thousand")
+    ['876000', '200000']
+    >>> spoken_numbers("a hundred and five point two five, two and a half hours, a cat, twenty twenty four")
+    ['105.25', '2.5', '20', '24']
+    """
+    words = re.findall(r"\d+(?:\.\d+)?|[a-z]+|[,;:?!]", text.lower())  # punctuation ends a number
+    out: list[str] = []
+    total = current = 0
+    said, last = False, ""  # a number is open; the kind of its last word: ones | teens | tens | scale
+
+    def close(suffix: str = "") -> None:
+        nonlocal total, current, said
+        if said:
+            out.append(f"{total + current}{suffix}")
+        total = current = 0
+        said = False
+
+    i = 0
+    while i < len(words):
+        w, nxt = words[i], words[i + 1 : i + 3]
+        if _DIGITS.fullmatch(w):
+            close()
+            out.append(w)
+        elif w in _VALUES:
+            v = _VALUES[w]
+            joins = (last == "tens" and 0 < v < 10) or (last == "scale" and current % 100 == 0 and v < 100)
+            if said and not joins:
+                close()
+            current, said = current + v, True
+            last = "tens" if v >= 20 else "ones" if v < 10 else "teens"
+        elif w in _SCALES and (said or (i and words[i - 1] == "a")):
+            scale = _SCALES[w]
+            if not said:
+                current, said = 1, True
+            if scale == 100:
+                current = (current or 1) * 100
+            else:
+                total, current = total + current * scale, 0
+            last = "scale"
+        elif w == "and" and said and nxt == ["a", "half"]:
+            close(".5")
+            i += 2
+        elif w == "and" and said and last == "scale" and nxt[:1] and nxt[0] in _VALUES:
+            pass  # "two hundred and five"
+        elif w == "point" and said and nxt[:1] and nxt[0] in ONES[:10]:
+            digits = ""
+            while i + 1 < len(words) and words[i + 1] in ONES[:10]:
+                digits += str(ONES.index(words[i + 1]))
+                i += 1
+            close(f".{digits}")
+        elif not (w == "a" and nxt[:1] and nxt[0] in _SCALES):
+            close()
+        i += 1
+    close()
+    return out
+
+
+def with_numbers(utterance: str) -> str:
+    """The utterance with the numbers it says appended in digits (the prompt's number hint); unchanged if none.
+
+    >>> with_numbers("set a timer for ten minutes"), with_numbers("thanks")
+    ('set a timer for ten minutes\\n(numbers: 10)', 'thanks')
+    """
+    numbers = spoken_numbers(utterance)
+    return f"{utterance}\n(numbers: {', '.join(numbers)})" if numbers else utterance

@@ -1,0 +1,35 @@
+import pytest
+
+from skillcall.numbers import number_words, spoken_numbers
+
+
+@pytest.mark.parametrize(
+    "text, numbers",
+    [
+        ("compute two hundred minus sixty three", ["200", "63"]),
+        ("fifteen hundred times twelve how much is that", ["1500", "12"]),
+        ("eight hundred and seventy six thousand plus two hundred thousand equals what", ["876000", "200000"]),
+        ("what's the total of nineteen and thirty one", ["19", "31"]),
+        ("nine to the power of zero point five", ["9", "0.5"]),
+        ("i'm crashing for two hours and ten minutes", ["2", "10"]),
+        ("an hour and a half", []),  # no number word: "an hour" is a duration, not a number
+        ("two and a half hours", ["2.5"]),
+        ("a hundred and five", ["105"]),
+        ("the year two thousand and five", ["2005"]),
+        ("twenty twenty four", ["20", "24"]),  # read as said: two numbers
+        ("what's 12 times 4.5", ["12", "4.5"]),
+        ("thanks, that was great", []),
+        ("a cat and a dog", []),
+    ],
+)
+def test_spoken_numbers(text, numbers):
+    assert spoken_numbers(text) == numbers
+
+
+def test_every_spoken_form_of_the_augmenter_reads_back_as_its_number():
+    for n in [*range(0, 1200), 1500, 2030, 2500, 9999, 12345, 876000, 999999]:
+        for form in number_words(str(n)):
+            assert spoken_numbers(form) == [str(n)], form
+    for text in ("2.5", "0.25", "13.5"):
+        for form in number_words(text):
+            assert spoken_numbers(form) == [text], form
