@@ -162,7 +162,10 @@ class PrefixSharingTrainer(SFTTrainer):
             return super()._get_train_sampler(train_dataset)
         dataset = self.train_dataset if train_dataset is None else train_dataset
         lengths = [len(ids) for ids in dataset["input_ids"]]
-        return LengthGroupedSampler(lengths, self.args.per_device_train_batch_size, self.length_group, self.args.seed)
+        # grouped per global batch (all ranks' share of a step): the ranks split each sorted run, so 2 ranks x 8 draw
+        # the same rows per step as 1 process x 16, and each rank's batch is still a slice of one sorted run
+        batch = self.args.per_device_train_batch_size * self.args.world_size
+        return LengthGroupedSampler(lengths, batch, self.length_group, self.args.seed)
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         if self.prefix_ids:

@@ -143,8 +143,10 @@ def test_ddp_metrics_count_both_processes(one_and_two):
     assert one.metrics["steps"] == two.metrics["steps"] == STEPS
     prefix = one.metrics["shared_prefix_tokens"]  # each rank runs the shared prefix once per step
     assert two.metrics["tokens"] == one.metrics["tokens"] + prefix * STEPS
-    # val loss over the whole val split: torchrun shards it (the sampler repeats rows to even out the shards)
-    assert two.metrics["val_loss"] == pytest.approx(one.metrics["val_loss"], abs=1e-2)
+    # val loss over the whole val split: torchrun shards it (the sampler repeats one of the 3 rows to even out the
+    # shards, and each rank averages its own tokens), so it moves by a share of the rows' spread, not by fp noise:
+    # 1% of the random model's ~10 nats (the adapters themselves agree to 1e-4 above)
+    assert two.metrics["val_loss"] == pytest.approx(one.metrics["val_loss"], rel=1e-2)
 
 
 def test_distributed_stage_writes_once_from_rank_0(one_and_two):
