@@ -29,7 +29,7 @@ import yaml
 from skillcall.calls import Call, CallError, parse_call, validate
 from skillcall.dataset import normalise
 from skillcall.examples import ExampleFile, Pair
-from skillcall.numbers import int_words, number_words
+from skillcall.numbers import NUMBER, int_words, number_words
 from skillcall.skills import Skill
 
 VALUES_FILE = "augment.yaml"  # in the prompts directory
@@ -45,7 +45,6 @@ QUESTION_WORDS = frozenset(
     "what what's whats how how's who who's why when where which is are do does did can could will would should "
     "any was have has".split()
 )
-_NUM = r"\d+(?:\.\d+)?"
 
 
 class AugmentError(ValueError):
@@ -135,15 +134,15 @@ def _sample_duration(rng: random.Random, kind: str) -> Duration:
 
 # math kinds: name -> (pattern of the canonical expression, canonical format); operands are the groups
 _MATH = {
-    "percent": (rf"({_NUM})/100\*({_NUM})", "{}/100*{}"),
-    "times": (rf"({_NUM})\*({_NUM})", "{}*{}"),
-    "plus": (rf"{_NUM}(?:\+{_NUM})+", "+"),  # any number of terms, joined with "+"
-    "minus": (rf"({_NUM})-({_NUM})", "{}-{}"),
-    "divided": (rf"({_NUM})/({_NUM})", "{}/{}"),
-    "square": (rf"({_NUM})\*\*2", "{}**2"),
-    "cube": (rf"({_NUM})\*\*3", "{}**3"),
-    "power": (rf"({_NUM})\*\*({_NUM})", "{}**{}"),
-    "sqrt": (rf"sqrt\(({_NUM})\)", "sqrt({})"),
+    "percent": (rf"({NUMBER})/100\*({NUMBER})", "{}/100*{}"),
+    "times": (rf"({NUMBER})\*({NUMBER})", "{}*{}"),
+    "plus": (rf"{NUMBER}(?:\+{NUMBER})+", "+"),  # any number of terms, joined with "+"
+    "minus": (rf"({NUMBER})-({NUMBER})", "{}-{}"),
+    "divided": (rf"({NUMBER})/({NUMBER})", "{}/{}"),
+    "square": (rf"({NUMBER})\*\*2", "{}**2"),
+    "cube": (rf"({NUMBER})\*\*3", "{}**3"),
+    "power": (rf"({NUMBER})\*\*({NUMBER})", "{}**{}"),
+    "sqrt": (rf"sqrt\(({NUMBER})\)", "sqrt({})"),
 }
 _PERCENTS = ("5", "10", "12.5", "15", "18", "20", "25", "30", "40", "50", "60", "75", "80", "90")
 

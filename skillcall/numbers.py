@@ -19,7 +19,8 @@ ONES = (
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _VALUES = {w: i for i, w in enumerate(ONES)} | {w: 10 * i for i, w in enumerate(TENS) if i >= 2}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
-_DIGITS = re.compile(r"\d+(?:\.\d+)?")
+NUMBER = r"\d+(?:\.\d+)?"  # a number written in digits
+_DIGITS = re.compile(NUMBER)
 
 
 def int_words(n: int, first: bool = True) -> list[str]:
@@ -73,7 +74,7 @@ def spoken_numbers(text: str) -> list[str]:
     >>> spoken_numbers("a hundred and five point two five, two and a half hours, a cat, twenty twenty four")
     ['105.25', '2.5', '20', '24']
     """
-    words = re.findall(r"\d+(?:\.\d+)?|[a-z]+|[,;:?!]", text.lower())  # punctuation ends a number
+    words = re.findall(rf"{NUMBER}|[a-z]+|[,;:?!]", text.lower())  # punctuation ends a number
     out: list[str] = []
     total = current = 0
     said, last = False, ""  # a number is open; the kind of its last word: ones | teens | tens | scale
