@@ -190,8 +190,8 @@ def length_grouped_order(lengths: list[int], batch: int, group: int, seed: int) 
     """All row indices, shuffled so that each run of ``batch`` holds rows of similar length (less padding).
 
     The rows are shuffled, cut into windows of ``group`` batches, sorted by length inside each window and cut into
-    batches; then the full batches are shuffled (a short one stays last). A batch is still a random draw from its window, and no length
-    order runs through training. ``group=1`` is a plain shuffle.
+    batches; then the full batches are shuffled (a short one stays last). A batch is still a random draw from its
+    window, and no length order runs through training. ``group=1`` is a plain shuffle.
 
     >>> lengths = [9, 1, 9, 1, 9, 1, 9, 1]
     >>> order = length_grouped_order(lengths, batch=2, group=4, seed=0)
