@@ -14,6 +14,7 @@ train-split examples, so no origin and no skeleton of val or test is ever seen i
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import re
@@ -98,9 +99,23 @@ def _numbers(text: str) -> str:
     return re.sub(r"\bN (?:hours?|minutes?|mins?|seconds?|secs?)\b", "N T", text)  # T: any time unit
 
 
+def spread(rows: list, n: int) -> list:
+    """``n`` rows spread evenly over ``rows`` (all of them when ``n`` is 0 or too large): a fixed subset, such as
+    the val rows of finetune's loss curve or the rows eval's baseline runs on.
+
+    >>> spread(list("abcdefgh"), 3)
+    ['a', 'c', 'f']
+    """
+    return rows if not n or n >= len(rows) else [rows[i * len(rows) // n] for i in range(n)]
+
+
 def assign_splits(pairs: list[Pair], seed: int, val_fraction: float, test_fraction: float) -> dict[str, str]:
     """``{origin: split}`` for hand pairs (origin = ``pair.file``): groups of one skeleton, dealt per skill in a
     seeded order to test while it has room (``test_fraction`` of the skill's pairs), else val, else train.
+
+    The order is a seeded hash of each skeleton, so a group's place does not depend on the other groups: adding
+    examples moves at most a few groups at the room boundaries, instead of redealing every split (which would put
+    old test rows into train and make runs on two versions of the examples incomparable).
 
     >>> ps = [Pair(u, "other()", "other", f"o.txt:{i}") for i, u in enumerate(["hi", "um hi", "bye", "ok then"])]
     >>> s = assign_splits(ps, 0, 0.25, 0.25)
@@ -112,8 +127,7 @@ def assign_splits(pairs: list[Pair], seed: int, val_fraction: float, test_fracti
         groups[pair.skill][skeleton(pair.user, pair.answer)].append(pair.file)
     out: dict[str, str] = {}
     for skill in sorted(groups):
-        keys = sorted(groups[skill])
-        random.Random(f"{seed}:{skill}").shuffle(keys)
+        keys = sorted(groups[skill], key=lambda k: hashlib.sha256(f"{seed}:{skill}:{k}".encode()).digest())
         total = sum(len(v) for v in groups[skill].values())
         room = {"test": round(total * test_fraction), "val": round(total * val_fraction)}
         for key in keys:

@@ -32,7 +32,7 @@ from skillcall.calls import (
     parse_call,
     validate,
 )
-from skillcall.dataset import Row, read_rows, write_jsonl
+from skillcall.dataset import Row, read_rows, spread, write_jsonl
 from skillcall.examples import read_pairs_file
 from skillcall.generation import generate
 from skillcall.grammar import Grammar, skills_grammar
@@ -395,15 +395,6 @@ def setting(grammar: bool) -> str:
     return CONSTRAINED if grammar else UNCONSTRAINED
 
 
-def baseline_subset(rows: list, n: int) -> list:
-    """``n`` rows spread evenly over ``rows`` (all of them when ``n`` is 0 or too large): the baseline's rows.
-
-    >>> baseline_subset(list("abcdefgh"), 3)
-    ['a', 'c', 'f']
-    """
-    return rows if not n or n >= len(rows) else [rows[i * len(rows) // n] for i in range(n)]
-
-
 def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -> EvalResult:
     """Generate and score each named set of rows in the default decoding setting (``p.grammar``); the first set
     (the headline set, e.g. ``test``; then e.g. ``holdout``) also in the other setting. Results are named:
@@ -423,7 +414,7 @@ def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -
     model = load_trained(target.adapter, target.model)[0] if target.adapter else load_model(target.model)[0].eval()
     first, runs = next(iter(sets)), {}
     if p.baseline and target.adapter:
-        prompter, rows = baseline_prompter(target.prompter), baseline_subset(sets[first], p.baseline_rows)
+        prompter, rows = baseline_prompter(target.prompter), spread(sets[first], p.baseline_rows)
         with model.disable_adapter():
             for name, grammar in (("baseline", None), ("baseline_constrained", grammars[CONSTRAINED])):
                 runs[name] = evaluate_rows(model, prompter, rows, target.skills, p, name, grammar)

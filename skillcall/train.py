@@ -34,7 +34,7 @@ from trl import SFTConfig, SFTTrainer
 
 from skillcall import distributed
 from skillcall.calls import calls_match
-from skillcall.dataset import Row, read_rows
+from skillcall.dataset import Row, read_rows, spread
 from skillcall.generation import generate
 from skillcall.models import SKILLS_FILE, TRAINING_FILE, device, load_base
 from skillcall.prompting import Prompter, PromptParams
@@ -227,15 +227,6 @@ class LengthGroupedSampler(torch.utils.data.Sampler):
 
     def __iter__(self):
         return iter(length_grouped_order(self.lengths, self.batch, self.group, self.seed + self.epoch))
-
-
-def spread(rows: list, n: int) -> list:
-    """``n`` rows spread evenly over ``rows`` (all of them when ``n`` is 0 or too large): a fixed val subset.
-
-    >>> spread(list("abcdefgh"), 3)
-    ['a', 'c', 'f']
-    """
-    return rows if not n or n >= len(rows) else [rows[i * len(rows) // n] for i in range(n)]
 
 
 def suffixes(examples: list[dict], n: int) -> Dataset:

@@ -119,6 +119,23 @@ def test_near_duplicate_hand_examples_share_a_split(tmp_path):
     assert len(set(assignment.values())) == 1
 
 
+WORDS = "apple river stone cloud piano lemon tiger candle garden rocket violin marble forest pepper island window"
+WORDS += " saddle helmet bottle ladder mirror pillow carpet button wallet jacket basket anchor castle dragon falcon"
+WORDS += " harbor meadow puzzle rabbit silver temple thunder valley walrus zipper blanket compass dolphin engine"
+WORDS += " feather glacier hammock iceberg jungle"
+
+
+def test_adding_examples_keeps_the_split_of_the_old_ones():
+    """50 groups where there were 40: the old examples keep their splits but for a few at the room boundaries
+    (a reshuffle would move about half of them), and none leaves test for train."""
+    pairs = [Pair(f"tell me about the {w}", "other()", "other", f"o.txt:{i}") for i, w in enumerate(WORDS.split())]
+    before, after = assign_splits(pairs[:40], 0, 0.1, 0.2), assign_splits(pairs, 0, 0.1, 0.2)
+    moved = {o: (before[o], after[o]) for o in before if before[o] != after[o]}
+    assert Counter(after.values()) == {"train": 35, "test": 10, "val": 5}
+    assert len(moved) <= 4, moved
+    assert ("test", "train") not in moved.values()
+
+
 def _generated(gen: Path, skill: str, pairs: list[tuple[str, str, str]]) -> None:
     """A generated file written by the generate stage's writer, with origins."""
     spec = load_skills(gen.parent / "examples")[skill]
