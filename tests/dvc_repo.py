@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -56,3 +58,13 @@ def copy_repo(dest: Path) -> Path:
 def ran_stages(output: str) -> list[str]:
     """Stage names from ``dvc repro`` output lines such as ``Running stage 'collect':``."""
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")]
+
+
+def set_params(repo: Path, overrides: dict) -> None:
+    """Merge ``overrides`` (nested sections) into ``repo/params.yaml``."""
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in overrides.items():
+        for key, value in values.items():
+            params[section][key] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))

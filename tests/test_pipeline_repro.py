@@ -13,8 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
-import yaml
-from dvc_repo import copy_repo, ran_stages, run
+from dvc_repo import copy_repo, ran_stages, run, set_params
 from wandb_files import config, records, run_dirs, summary
 
 pytestmark = pytest.mark.slow
@@ -44,16 +43,6 @@ def tiny_profile(model_dir: Path) -> dict:
         },
         "eval": {"max_new_tokens": 12, "baseline": True},
     }
-
-
-def set_params(repo: Path, overrides: dict) -> None:
-    """Merge ``overrides`` (nested sections) into ``repo/params.yaml``."""
-    path = repo / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for section, values in overrides.items():
-        for key, value in values.items():
-            params[section][key] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
 def commit(repo: Path, message: str, env: dict[str, str]) -> None:
