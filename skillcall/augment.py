@@ -30,10 +30,9 @@ from skillcall.calls import Call, CallError, parse_call, validate
 from skillcall.dataset import normalise
 from skillcall.examples import ExampleFile, Pair
 from skillcall.numbers import NUMBER, int_words, number_words
-from skillcall.skills import Skill
+from skillcall.skills import OTHER, Skill
 
 VALUES_FILE = "augment.yaml"  # in the prompts directory
-OTHER = "other"  # the skill of non-requests: generated from the grammar under `other:` in the values file
 SWAP_P = 0.8  # share of outputs from a pair with a slot that swap its value (the rest: surface variant only)
 WAKE_P = 0.15  # share of requests that start with a wake word ("alexa ...")
 INVOKE_P = 0.35  # share of requests of a skill with invocation phrases that start with one ("ask openai ...")

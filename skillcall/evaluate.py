@@ -53,10 +53,9 @@ from skillcall.prompting import (
     check_prompt_family,
     override_prompter,
 )
-from skillcall.skills import Skills
+from skillcall.skills import OTHER, Skills
 
 INVALID = "invalid"  # the confusion matrix's column for generations that are not a valid call
-OTHER = "other"  # the "not a request" skill: the positive class of other_precision/recall/f1
 
 
 @dataclass
@@ -72,6 +71,9 @@ class EvalParams:
     prompt: str | None = None  # a raw prompt's text, or "chat", instead of the stored prompt
     prompt_file: str | None = None  # a raw prompt file instead of the stored prompt
     allow_prompt_mismatch: bool = False  # accept a prompt in another chat format than the model's
+    other_bias: float | None = (
+        None  # other()'s first-token logit offset instead of the stored one (Prompter.other_bias)
+    )
 
 
 def with_flags(p: EvalParams, **flags: Any) -> EvalParams:
@@ -79,8 +81,10 @@ def with_flags(p: EvalParams, **flags: Any) -> EvalParams:
 
     >>> with_flags(EvalParams(32, 48, True, "test", prompt="chat"), model="models/merged", prompt=None).model
     'models/merged'
+    >>> with_flags(EvalParams(32, 48, True, "test", other_bias=2.0), other_bias=0.0).other_bias
+    0.0
     """
-    return replace(p, **{k: v for k, v in flags.items() if v not in (None, False)})
+    return replace(p, **{k: v for k, v in flags.items() if v is not None and v is not False})
 
 
 @dataclass(frozen=True)
@@ -322,6 +326,7 @@ class Target:
 
     def record(self) -> dict:
         prompt = {"source": self.prompt_source, "mode": self.prompter.mode, "format": self.prompter.family}
+        prompt["other_bias"] = self.prompter.other_bias
         return {"model": self.model, "adapter": self.adapter, "prompt": prompt}
 
 
@@ -358,17 +363,19 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
         default = Prompter("chat", system, tokenizer, numbers=numbers) if tokenizer.chat_template else None
         model, skills, source, expecter = p.model, adapter_skills(adapter), "chat", p.model
         adapter = None
+    stored_bias = default.other_bias if default else 0.0
+    bias = stored_bias if p.other_bias is None else p.other_bias
     if p.prompt is None and p.prompt_file is None:
         if default is None:
             raise PromptError(f"{model} has no chat template: give a prompt, e.g. eval.prompt_file: prompts/chatml.txt")
-        return Target(model, adapter, default, skills, source)
+        return Target(model, adapter, replace(default, other_bias=bias), skills, source)
     system, tokenizer, numbers = (
         (default.system, default.tokenizer, default.numbers) if default else (system, tokenizer, numbers)
     )
     prompter = override_prompter(system, tokenizer, p.prompt, p.prompt_file, numbers)
     if not p.allow_prompt_mismatch:
         check_prompt_family(prompter, default.family if default else None, p.prompt_file or "eval.prompt", expecter)
-    return Target(model, adapter, prompter, skills, p.prompt_file or "inline")
+    return Target(model, adapter, replace(prompter, other_bias=bias), skills, p.prompt_file or "inline")
 
 
 @dataclass

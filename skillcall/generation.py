@@ -19,6 +19,7 @@ from tqdm import tqdm
 from skillcall.calls import could_start_call
 from skillcall.grammar import Grammar
 from skillcall.prompting import Prompter
+from skillcall.skills import OTHER
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,29 @@ class GrammarLogitsProcessor:
         return scores
 
 
+class FirstStepBias:
+    """Adds ``bias`` to the score of ``token`` at the first generated step only (``input_ids`` as long as the
+    prompt): ``Prompter.other_bias`` lowers other()'s first token, so a request the model is unsure of is
+    not taken for chatter. Later steps are untouched ("the other day" in a note keeps its odds).
+
+    >>> import torch
+    >>> FirstStepBias(token=1, bias=-2.0, prompt_len=3)(torch.zeros(2, 3), torch.zeros(2, 4)).tolist()
+    [[0.0, -2.0, 0.0, 0.0], [0.0, -2.0, 0.0, 0.0]]
+    >>> FirstStepBias(token=1, bias=-2.0, prompt_len=3)(torch.zeros(2, 4), torch.zeros(2, 4)).tolist()[0]
+    [0.0, 0.0, 0.0, 0.0]
+    """
+
+    def __init__(self, token: int, bias: float, prompt_len: int):
+        self.token, self.bias, self.prompt_len = token, bias, prompt_len
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        if input_ids.shape[1] != self.prompt_len:
+            return scores
+        scores = scores.clone()
+        scores[:, self.token] += self.bias
+        return scores
+
+
 def prefill(model: Any, ids: list[int]) -> Any:
     """The KV cache of ``ids`` (batch 1): computed once, reused by every batch that starts with them."""
     import torch
@@ -164,6 +188,7 @@ def generate_batch(
     on its left, so a row reads ``[prefix][pad ...][own tokens]``. Position ids follow the attention
     mask (transformers derives them from it), so padding does not shift any token's position.
     With ``prefix_len == 0`` this is plain left padding. ``constraint``: only calls of its grammar come out.
+    ``prompter.other_bias``: other()'s first token is lowered by that much at the first step (:class:`FirstStepBias`).
     """
     import copy
 
@@ -184,8 +209,12 @@ def generate_batch(
         kwargs["cache"] = copy.deepcopy(cache)
         kwargs["cache"].batch_repeat_interleave(len(prompts))
     stops = [s for s in (prompter.end_of_turn, tokenizer.eos_token, "\n") if s]
+    processors = LogitsProcessorList()
+    if prompter.other_bias:
+        other = prompter.answer_start_token(f"{OTHER}()")
+        processors.append(FirstStepBias(other, -prompter.other_bias, input_ids.shape[1]))
     if constraint is not None:
-        kwargs["logits_processor"] = LogitsProcessorList([constraint.processor(len(prompts), input_ids.shape[1])])
+        processors.append(constraint.processor(len(prompts), input_ids.shape[1]))
     with torch.inference_mode():
         ids = model.generate(
             input_ids=input_ids,
@@ -194,6 +223,7 @@ def generate_batch(
             max_new_tokens=max_new_tokens,
             pad_token_id=pad,
             stopping_criteria=stopping_criteria(tokenizer, input_ids.shape[1], stops),
+            logits_processor=processors,
             **kwargs,
         )
     texts = tokenizer.batch_decode(ids[:, input_ids.shape[1] :])

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from skillcall.numbers import with_numbers
-from skillcall.skills import Skills
+from skillcall.skills import OTHER, Skills
 
 MODES = ("chat", "raw")
 CONFIG_FILE = "prompt_config.json"
@@ -40,6 +40,7 @@ class PromptParams:
     system_template: str = "prompts/system.txt"  # has one {skills} placeholder
     raw_template: str = "prompts/llama2.txt"  # used when mode == "raw"; {system}, {user}, {answer}
     numbers: bool = False  # append the numbers the utterance says, in digits, to it ("...\n(numbers: 200, 63)")
+    other_bias: float = 0.0  # logit (nats) taken from other()'s first token at the answer's first step, at inference
 
 
 def short_description(description: str) -> str:
@@ -111,6 +112,7 @@ class Prompter:
     tokenizer: Any = None
     raw_template: str | None = None  # the text of the raw prompt file (raw mode)
     numbers: bool = False  # the user text gets the numbers it says in digits (:func:`skillcall.numbers.with_numbers`)
+    other_bias: float = 0.0  # decoding: subtracted from other()'s first-token logit (:mod:`skillcall.generation`)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -132,7 +134,14 @@ class Prompter:
         """From params.yaml's ``finetune.prompt`` section and the skill specs."""
         system_text = Path(params.system_template).read_text(encoding="utf-8")
         raw = read_raw_template(params.raw_template) if params.mode == "raw" else None
-        return cls(params.mode, render_system_prompt(skills, system_text), tokenizer, raw, params.numbers)
+        system = render_system_prompt(skills, system_text)
+        prompter = cls(params.mode, system, tokenizer, raw, params.numbers, params.other_bias)
+        if params.other_bias and tokenizer is not None:
+            other = prompter.answer_start_token(f"{OTHER}()")
+            shared = [name for name in skills if name != OTHER and prompter.answer_start_token(f"{name}(") == other]
+            if shared:
+                raise PromptError(f"other_bias: {', '.join(shared)} calls start with the same token as other()")
+        return prompter
 
     def _chat(self, user: str, answer: str | None = None) -> str:
         messages = [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
@@ -183,12 +192,17 @@ class Prompter:
         completion_ids = self.tokenizer(self.completion(answer), add_special_tokens=False)["input_ids"]
         return prompt_ids + completion_ids, [-100] * len(prompt_ids) + completion_ids
 
+    def answer_start_token(self, answer: str) -> int:
+        """The first token the model writes for ``answer``, e.g. ``"other()"`` -> the id of ``other``."""
+        return self.tokenizer(self.completion(answer), add_special_tokens=False)["input_ids"][0]
+
     def save(self, directory: str | Path) -> None:
         """Write prompt_config.json + system_prompt.txt (+ prompt_template.txt in raw mode) into ``directory``."""
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         (d / SYSTEM_FILE).write_text(self.system + "\n", encoding="utf-8")
         config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None, "numbers": self.numbers}
+        config["other_bias"] = self.other_bias
         if self.raw_template is not None:
             (d / RAW_FILE).write_text(self.raw_template + "\n", encoding="utf-8")
             config["raw_template"] = RAW_FILE
@@ -204,7 +218,7 @@ class Prompter:
         config = json.loads(path.read_text(encoding="utf-8"))
         system = (d / config["system_prompt"]).read_text(encoding="utf-8").removesuffix("\n")
         raw = read_raw_template(d / config["raw_template"]) if config.get("raw_template") else None
-        return cls(config["mode"], system, tokenizer, raw, config.get("numbers", False))
+        return cls(config["mode"], system, tokenizer, raw, config.get("numbers", False), config.get("other_bias", 0.0))
 
 
 def override_prompter(

@@ -11,6 +11,7 @@ import ast
 import re
 from dataclasses import dataclass, field
 
+OTHER = "other"  # the skill of non-requests ("thanks", chatter): other() takes no arguments
 _PLACEHOLDER = re.compile(r"^\[([A-Za-z_][\w ]*)\]$")
 _SIGNATURE = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*?)\)(.*)$")
 

@@ -58,3 +58,22 @@ def test_the_constraint_forces_the_end_token_once_the_call_is_complete(tiny):
         seen.append(t)
     last = processor(torch.tensor([seen]), scores.clone())
     assert torch.isfinite(last[0]).nonzero().ravel().tolist() == sorted(constraint.end_ids)
+
+
+@pytest.mark.slow
+def test_a_negative_other_bias_makes_every_answer_other_and_zero_changes_nothing(tiny):
+    """The random model picks skills by chance; raising other()'s first token by 1e4 decides every answer.
+    (Lowering it is tested on a trained adapter in test_predict.py: the random model also spells "ot"+"her".)"""
+    from dataclasses import replace
+
+    from skillcall.generation import generate
+
+    model, prompter = tiny
+    grammar = skills_grammar(SKILLS)
+
+    def answers(bias: float) -> list[str]:
+        return [g.text for g in generate(model, replace(prompter, other_bias=bias), USERS, 4, 24, grammar=grammar)]
+
+    assert answers(-1e4) == ["other()"] * len(USERS)
+    assert answers(0.0) == [g.text for g in generate(model, prompter, USERS, 4, 24, grammar=grammar)]
+    assert answers(0.0) != answers(-1e4)  # the random model does not answer other() to everything by itself

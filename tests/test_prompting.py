@@ -6,6 +6,7 @@ import pytest
 
 from skillcall.examples import load_skills
 from skillcall.prompting import Prompter, PromptError, PromptParams, render_system_prompt, short_description
+from skillcall.skills import parse_signature
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,11 +109,12 @@ def test_answer_from_cuts_at_the_end_of_turn(chat):
 @pytest.mark.parametrize("numbers", [False, True])
 @pytest.mark.parametrize("mode", ["chat", "raw"])
 def test_save_and_load_round_trip(mode, numbers, tmp_path, tiny_data, smollm2_tokenizer):
-    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), numbers)
+    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), numbers, 1.5)
     p = Prompter.build(params, tiny_data.skills, smollm2_tokenizer)
     p.save(tmp_path / "adapter")
     q = Prompter.load(tmp_path / "adapter", smollm2_tokenizer)
     assert (q.mode, q.system, q.raw_template, q.numbers) == (p.mode, p.system, p.raw_template, numbers)
+    assert q.other_bias == 1.5
     for user in ("hi", "two plus two"):
         assert q.prompt(user) + q.completion("other()") == p.prompt(user) + p.completion("other()")
 
@@ -137,6 +139,24 @@ def test_prompter_saved_before_the_number_hint_loads_without_it(tmp_path, tiny_d
     del config["numbers"]
     (tmp_path / "prompt_config.json").write_text(json.dumps(config))
     assert Prompter.load(tmp_path, smollm2_tokenizer).prompt("two plus two") == p.prompt("two plus two")
+
+
+@pytest.mark.parametrize("mode", ["chat", "raw"])
+def test_answer_start_token_is_the_first_token_the_model_writes(mode, tiny_data, smollm2_tokenizer):
+    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"))
+    p = Prompter.build(params, tiny_data.skills, smollm2_tokenizer)
+    ids, labels = p.tokenize("thanks", "other()")
+    first_learned = next(t for t, label in zip(ids, labels, strict=True) if label != -100)
+    assert p.answer_start_token("other()") == first_learned
+    assert smollm2_tokenizer.decode([first_learned]).strip() == "other"
+
+
+def test_other_bias_refuses_a_skill_whose_call_starts_like_other(tiny_data, smollm2_tokenizer):
+    skills = tiny_data.skills | {"other_app": parse_signature('other_app(program="[program]") start a program.')}
+    params = PromptParams("chat", str(ROOT / "prompts/system.txt"), other_bias=2.0)
+    with pytest.raises(PromptError, match="other_app calls start with the same token as other"):
+        Prompter.build(params, skills, smollm2_tokenizer)
+    assert Prompter.build(replace(params, other_bias=0.0), skills, smollm2_tokenizer).other_bias == 0.0
 
 
 def test_load_from_a_folder_without_config_names_the_file(tmp_path, smollm2_tokenizer):
