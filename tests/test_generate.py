@@ -407,6 +407,7 @@ def test_stage_cli_openai_writes_no_key_anywhere(tmp_path, server):
 
 def test_stage_cli_offline_with_repo_params(tmp_path):
     params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["generate"]["per_skill"] = 25  # the default is 0 (hand examples alone)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({k: params[k] for k in ("generate", "collect")}))
     write_hand(tmp_path / "examples", "weather")
     args = [sys.executable, "-m", "stages.generate", "weather", "examples/weather.txt", "out", str(PROMPTS), "cache"]
@@ -435,7 +436,7 @@ def test_stopping_dvc_repro_stops_the_generate_stage(tmp_path, monkeypatch):
         stuck.faults = ["hang"] * 4
         repo = copy_repo(tmp_path / "repo")
         params = yaml.safe_load((repo / "params.yaml").read_text())
-        params["generate"]["backend"] = "openai"
+        params["generate"] |= {"backend": "openai", "per_skill": 20}  # the default 0 would ask for nothing
         params["generate"]["openai"] |= {"base_url": stuck.base_url, "timeout": 120.0, "concurrency": 1}
         (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
         with open(tmp_path / "dvc.log", "w") as log:

@@ -59,9 +59,9 @@ def test_predict_cli_one_line_per_utterance_from_args_and_stdin(memorised_adapte
 def test_predict_other_bias_moves_answers_to_and_from_other(memorised_adapter):
     utterances = [u for u, _, _ in TINY_TEST]
     memorised = [r.answer for r in memorised_rows()]
-    assert predict(["--adapter", str(memorised_adapter), "--other-bias", "0", *utterances]) == memorised
-    assert predict(["--adapter", str(memorised_adapter), "--other-bias", "-1e4", *utterances]) == ["other()"] * 5
-    lowered = predict(["--adapter", str(memorised_adapter), "--other-bias", "1e4", *utterances])
+    assert predict(["--adapter", str(memorised_adapter), "--other-bias=0", *utterances]) == memorised
+    assert predict(["--adapter", str(memorised_adapter), "--other-bias=-1e4", *utterances]) == ["other()"] * 5
+    lowered = predict(["--adapter", str(memorised_adapter), "--other-bias=1e4", *utterances])
     assert memorised.count("other()") == 1 and "other()" not in lowered  # "thanks a lot" is no longer other()
     assert [a for m, a in zip(memorised, lowered, strict=True) if m != "other()"] == [
         m for m in memorised if m != "other()"
