@@ -71,9 +71,7 @@ class EvalParams:
     prompt: str | None = None  # a raw prompt's text, or "chat", instead of the stored prompt
     prompt_file: str | None = None  # a raw prompt file instead of the stored prompt
     allow_prompt_mismatch: bool = False  # accept a prompt in another chat format than the model's
-    other_bias: float | None = (
-        None  # other()'s first-token logit offset instead of the stored one (Prompter.other_bias)
-    )
+    other_bias: float | None = None  # other()'s first-token offset (nats) instead of Prompter.other_bias
 
 
 def with_flags(p: EvalParams, **flags: Any) -> EvalParams:
