@@ -181,6 +181,7 @@ def generate_batch(
     cache: Any,
     max_new_tokens: int,
     constraint: Constraint | None = None,
+    bias: tuple[int, float] | None = None,
 ) -> list[str]:
     """Greedy answers for one batch of tokenised prompts, each stopped at the end of the turn or a newline.
 
@@ -188,7 +189,7 @@ def generate_batch(
     on its left, so a row reads ``[prefix][pad ...][own tokens]``. Position ids follow the attention
     mask (transformers derives them from it), so padding does not shift any token's position.
     With ``prefix_len == 0`` this is plain left padding. ``constraint``: only calls of its grammar come out.
-    ``prompter.other_bias``: other()'s first token is lowered by that much at the first step (:class:`FirstStepBias`).
+    ``bias``: (token, logit offset) applied at the first step (:class:`FirstStepBias`), e.g. other()'s lowered.
     """
     import copy
 
@@ -210,9 +211,8 @@ def generate_batch(
         kwargs["cache"].batch_repeat_interleave(len(prompts))
     stops = [s for s in (prompter.end_of_turn, tokenizer.eos_token, "\n") if s]
     processors = LogitsProcessorList()
-    if prompter.other_bias:
-        other = prompter.answer_start_token(f"{OTHER}()")
-        processors.append(FirstStepBias(other, -prompter.other_bias, input_ids.shape[1]))
+    if bias is not None:
+        processors.append(FirstStepBias(*bias, input_ids.shape[1]))
     if constraint is not None:
         processors.append(constraint.processor(len(prompts), input_ids.shape[1]))
     with torch.inference_mode():
@@ -252,6 +252,7 @@ def generate(
     tokenizer = prompter.tokenizer
     began = time.perf_counter()
     constraint = Constraint(grammar, prompter, model.config.vocab_size) if grammar is not None else None
+    bias = (prompter.answer_start_token(f"{OTHER}()"), -prompter.other_bias) if prompter.other_bias else None
     prompts = [tokenizer(prompter.prompt(u), add_special_tokens=False)["input_ids"] for u in users]
     prefix_len = common_prefix_len(prompts) if share_prefix and prompts else 0
     cache = prefill(model, prompts[0][:prefix_len]) if prefix_len else None
@@ -263,7 +264,7 @@ def generate(
         chunk = order[start : start + batch_size]
         began = time.perf_counter()
         texts = generate_batch(
-            model, prompter, [prompts[i] for i in chunk], prefix_len, cache, max_new_tokens, constraint
+            model, prompter, [prompts[i] for i in chunk], prefix_len, cache, max_new_tokens, constraint, bias
         )
         latency_ms = shared_ms + (time.perf_counter() - began) * 1000 / len(chunk)
         for i, text in zip(chunk, texts, strict=True):
