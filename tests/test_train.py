@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from trl import SFTTrainer
 from wandb_files import artifacts, config, history, run_dirs
 
 from skillcall.dataset import read_rows
@@ -179,12 +180,14 @@ def test_prefix_sharing_gives_the_same_loss_and_gradients(tiny_model_dir, tiny_d
             prefix_grad=prefix_grad,
         )
         batch = trainer._prepare_inputs(trainer.data_collator(data[:4]))
+        if not prefix_len:  # the reference: trl's own loss (fused head at every position) on the full sequences
+            reference = SFTTrainer.compute_loss(trainer, model, dict(batch)).item()
         loss = trainer.compute_loss(model, batch)
         loss.backward()
         grads = {k: v.grad.clone() for k, v in model.named_parameters() if v.grad is not None}
         results.append((loss.item(), grads))
     (full_loss, full_grads), (shared_loss, shared_grads), (frozen_loss, frozen_grads) = results
-    assert shared_loss == pytest.approx(full_loss, rel=1e-5)
+    assert full_loss == pytest.approx(reference, rel=1e-5) and shared_loss == pytest.approx(full_loss, rel=1e-5)
     assert full_grads.keys() == shared_grads.keys() and all("lora_" in k for k in full_grads)
     for k in full_grads:
         torch.testing.assert_close(shared_grads[k], full_grads[k], rtol=1e-4, atol=1e-6)
@@ -192,6 +195,22 @@ def test_prefix_sharing_gives_the_same_loss_and_gradients(tiny_model_dir, tiny_d
     assert frozen_loss == pytest.approx(full_loss, rel=1e-5) and frozen_grads.keys() == full_grads.keys()
     assert any(not torch.allclose(frozen_grads[k], full_grads[k], rtol=1e-3, atol=1e-6) for k in full_grads)
     assert all(frozen_grads[k].abs().sum() > 0 for k in full_grads if "lora_B" in k)
+
+
+@pytest.mark.slow
+def test_top_layers_puts_lora_in_the_last_layers_only(tiny_model_dir):
+    from transformers import AutoModelForCausalLM
+
+    from skillcall.train import lora_model
+
+    def lora_layers(top: int) -> set[int]:
+        p = tiny_params(lora=replace(tiny_params().lora, top_layers=top))
+        model = lora_model(AutoModelForCausalLM.from_pretrained(tiny_model_dir), p)
+        return {int(k.split(".layers.")[1].split(".")[0]) for k, v in model.named_parameters() if v.requires_grad}
+
+    assert lora_layers(0) == {0, 1} and lora_layers(1) == {1}  # the tiny model has 2 decoder layers
+    with pytest.raises(ValueError, match="top_layers must be 0..2"):
+        lora_layers(3)
 
 
 @pytest.mark.slow
