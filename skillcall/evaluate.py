@@ -65,6 +65,7 @@ class EvalParams:
     baseline: bool
     split: str
     baseline_rows: int = 0  # headline rows the baseline is scored on, spread over the set; 0 = all
+    compare_rows: int = 0  # headline rows also decoded in the other setting (constrained vs free), spread; 0 = all
     grammar: bool = True  # the default setting: constrained decoding (the skills' grammar); both are scored
     model: str | None = None  # a model folder or hub id evaluated alone, instead of base + adapter
     adapter: str | None = None  # an adapter folder instead of the one on the command line
@@ -405,7 +406,8 @@ def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -
     (the headline set, e.g. ``test``; then e.g. ``holdout``) also in the other setting. Results are named:
 
     - ``<set>``: the set in the default setting; the first one's are metrics.json's bare keys (:func:`headline`);
-    - ``constrained`` / ``unconstrained``: the headline set in each setting (one of them is ``<first set>``);
+    - ``constrained`` / ``unconstrained``: the headline set in each setting, on the same ``p.compare_rows`` of its
+      rows (spread over it; all when 0): the default setting's are ``<first set>``'s predictions of those rows;
     - with an adapter and ``p.baseline``: ``baseline`` (its base without the adapter, chat prompt, free decoding)
       and ``baseline_constrained`` (the same with the grammar: what the grammar alone buys), on the headline set
       (``p.baseline_rows`` of its rows, spread over it, when not 0).
@@ -426,9 +428,10 @@ def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -
     model = merge_adapter(model)
     for name, rows in sets.items():
         runs[name] = evaluate_rows(model, target.prompter, rows, target.skills, p, name, grammars[default])
-    runs[default] = runs[first]
+    chosen = spread(list(range(len(sets[first]))), p.compare_rows)
+    runs[default] = [runs[first][i] for i in chosen]
     runs[other] = evaluate_rows(
-        model, target.prompter, sets[first], target.skills, p, f"{first} {other}", grammars[other]
+        model, target.prompter, [sets[first][i] for i in chosen], target.skills, p, f"{first} {other}", grammars[other]
     )
     details = {name: compute_metrics(preds) for name, preds in runs.items()}
     metrics = headline(details, first)

@@ -367,19 +367,20 @@ def test_eval_test_file_outside_dvc_reports_unknown_skills(memorised_adapter, tm
 
 
 @pytest.mark.slow
-def test_baseline_rows_scores_the_base_model_on_a_spread_subset(memorised_adapter):
+def test_baseline_and_compare_rows_score_a_spread_subset(memorised_adapter):
     from dataclasses import replace
 
     from skillcall.evaluate import EvalParams, evaluate_target, resolve_target
 
-    p = EvalParams(batch_size=4, max_new_tokens=8, baseline=True, split="test", baseline_rows=2)
+    p = EvalParams(batch_size=4, max_new_tokens=8, baseline=True, split="test", baseline_rows=2, compare_rows=2)
     rows = memorised_rows()
     result = evaluate_target(resolve_target(memorised_adapter, None, p), {"test": rows}, p)
-    chosen = [rows[0].user, rows[len(rows) // 2].user]  # every len/2-th row
-    for name in ("baseline", "baseline_constrained"):
-        assert [x.utterance for x in result.predictions[name]] == chosen
-    assert (result.details["test"]["n"], result.details["constrained"]["n"]) == (len(rows), len(rows))
+    chosen = [0, len(rows) // 2]  # every len/2-th row
+    for name in ("baseline", "baseline_constrained", "constrained", "unconstrained"):
+        assert [x.utterance for x in result.predictions[name]] == [rows[i].user for i in chosen]
+    assert result.details["test"]["n"] == len(rows)  # the headline set is scored whole
+    assert result.predictions["constrained"] == [result.predictions["test"][i] for i in chosen]  # not decoded twice
     everything = evaluate_target(
-        resolve_target(memorised_adapter, None, p), {"test": rows}, replace(p, baseline_rows=0)
+        resolve_target(memorised_adapter, None, p), {"test": rows}, replace(p, baseline_rows=0, compare_rows=0)
     )
-    assert everything.details["baseline"]["n"] == len(rows)
+    assert everything.details["baseline"]["n"] == everything.details["unconstrained"]["n"] == len(rows)
