@@ -250,6 +250,15 @@ class LengthGroupedSampler(torch.utils.data.Sampler):
         return iter(length_grouped_order(self.lengths, self.batch, self.group, self.seed + self.epoch))
 
 
+def by_length(examples: list[dict]) -> list[dict]:
+    """``examples`` shortest first: the val loss batches (taken in order) then hold similar lengths, little padding.
+
+    >>> [e["input_ids"] for e in by_length([{"input_ids": [1, 2]}, {"input_ids": [3]}])]
+    [[3], [1, 2]]
+    """
+    return sorted(examples, key=lambda e: len(e["input_ids"]))
+
+
 def suffixes(examples: list[dict], n: int) -> Dataset:
     """The examples without their first ``n`` tokens (the shared prefix), as a trainer dataset."""
     return Dataset.from_list([{k: v[n:] for k, v in e.items()} for e in examples])
@@ -427,7 +436,7 @@ def train(
         model=model,
         args=args,
         train_dataset=suffixes(train_examples, n),
-        eval_dataset=suffixes(spread(val_examples, p.eval_rows), n),
+        eval_dataset=suffixes(by_length(spread(val_examples, p.eval_rows)), n),
         processing_class=tokenizer,
         callbacks=[MetricsCallback(run, live), *callbacks],
         prefix_ids=train_examples[0]["input_ids"][:n],
@@ -438,7 +447,7 @@ def train(
     output = trainer.train(resume_from_checkpoint=last)
     train_seconds = time.time() - train_start
     # the whole val split, logged as "final_loss" (not "val/loss": the curve holds the fixed subset only)
-    val = trainer.evaluate(suffixes(val_examples, n), metric_key_prefix="final")
+    val = trainer.evaluate(suffixes(by_length(val_examples), n), metric_key_prefix="final")
     samples = sample_predictions(
         model, prompter, val_rows[: p.sample_predictions] if main else [], skills, p.max_new_tokens
     )
