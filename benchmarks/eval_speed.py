@@ -5,9 +5,7 @@
 Runs the same N utterances three ways with the fine-tuned model (adapter merged, fp32, greedy):
 1. sequential: one plain ``generate`` per utterance, the full prompt each time;
 2. batched: ``eval.batch_size`` utterances per ``generate`` (left padding), the full prompt each time;
-3. batched + shared prefix, growing cache: as 2, with the system prompt's KV cache computed once and copied into
-   each batch's ``DynamicCache``, which grows by concatenation each step (what eval ran until 2026-11-30);
-4. batched + shared prefix: as 3 in a preallocated cache written in place (``generation.batch_cache``, what eval runs).
+3. batched + shared prefix: as 2, with the system prompt's KV cache computed once and reused (what eval runs).
 Prints each time, the ratios to 1 and whether the predictions are identical to 1's.
 """
 
@@ -29,31 +27,8 @@ def timed(label: str, fn) -> tuple[list[Generation], float]:
     began = time.perf_counter()
     out = fn()
     seconds = time.perf_counter() - began
-    print(f"{label:<32} {seconds:7.1f} s  {len(out) / seconds:6.2f} utt/s", flush=True)
+    print(f"{label:<28} {seconds:7.1f} s  {len(out) / seconds:6.2f} utt/s", flush=True)
     return out, seconds
-
-
-def growing_cache(model, prefix, batch: int, length: int):
-    """The cache eval used before :func:`skillcall.generation.batch_cache`: a copy of the prefix's, grown each step."""
-    import copy
-
-    cache = copy.deepcopy(prefix)
-    cache.batch_repeat_interleave(batch)
-    return cache
-
-
-def with_growing_cache(fn):
-    """``fn()`` with generation's preallocated cache swapped for :func:`growing_cache`."""
-    import skillcall.generation
-
-    def run():
-        preallocated, skillcall.generation.batch_cache = skillcall.generation.batch_cache, growing_cache
-        try:
-            return fn()
-        finally:
-            skillcall.generation.batch_cache = preallocated
-
-    return run
 
 
 def main() -> None:
@@ -82,9 +57,6 @@ def main() -> None:
     runs = {
         "sequential (seed's way)": lambda: generate(model, prompter, users, 1, args.max_new_tokens, share_prefix=False),
         "batched": lambda: generate(model, prompter, users, args.batch_size, args.max_new_tokens, share_prefix=False),
-        "batched + prefix, growing cache": with_growing_cache(
-            lambda: generate(model, prompter, users, args.batch_size, args.max_new_tokens)
-        ),
         "batched + shared prefix": lambda: generate(model, prompter, users, args.batch_size, args.max_new_tokens),
     }
     results = {label: timed(label, fn) for label, fn in runs.items()}
