@@ -194,7 +194,7 @@ class PrefixSharingTrainer(SFTTrainer):
 def learned_token_loss(model: Any, inputs: dict, num_items_in_batch: Any = None) -> torch.Tensor:
     """Cross-entropy summed over the learned tokens (``labels`` not -100) / their number (``num_items_in_batch``, the
     whole step's, when given). The head runs only at the positions that predict a learned token in some row (~half
-    the suffix), not at every position: trl's chunked log-prob head cost ~1.3 of a 7.4 s step on this CPU.
+    the suffix), not at every position (benchmarks/loss_head.py: 6.72 -> 5.38 s/step vs trl's chunked fused head).
     """
     targets = inputs["labels"][:, 1:]
     keep = (targets != -100).any(dim=0).nonzero().squeeze(1)
