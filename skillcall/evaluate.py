@@ -66,7 +66,7 @@ class EvalParams:
     split: str
     baseline_rows: int = 0  # headline rows the baseline is scored on, spread over the set; 0 = all
     compare_rows: int = 0  # headline rows also decoded in the other setting (constrained vs free), spread; 0 = all
-    grammar: bool = True  # the default setting: constrained decoding (the skills' grammar); both are scored
+    grammar: bool = True  # the default setting: constrained decoding (the skills' grammar); compare_rows get both
     model: str | None = None  # a model folder or hub id evaluated alone, instead of base + adapter
     adapter: str | None = None  # an adapter folder instead of the one on the command line
     prompt: str | None = None  # a raw prompt's text, or "chat", instead of the stored prompt
