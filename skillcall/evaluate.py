@@ -394,6 +394,7 @@ def run_eval(adapter_dir: str | Path, base_model: str | None, rows: list[Row], p
 
 
 CONSTRAINED, UNCONSTRAINED = "constrained", "unconstrained"  # the two decoding settings
+BASELINE_SETS = ("baseline", "baseline_constrained")  # the base model free / with the grammar
 
 
 def setting(grammar: bool) -> str:
@@ -423,7 +424,7 @@ def evaluate_target(target: Target, sets: dict[str, list[Row]], p: EvalParams) -
     if p.baseline and target.adapter:
         prompter, rows = baseline_prompter(target.prompter), spread(sets[first], p.baseline_rows)
         with model.disable_adapter():
-            for name, grammar in (("baseline", None), ("baseline_constrained", grammars[CONSTRAINED])):
+            for name, grammar in zip(BASELINE_SETS, (None, grammars[CONSTRAINED]), strict=True):
                 runs[name] = evaluate_rows(model, prompter, rows, target.skills, p, name, grammar)
     model = merge_adapter(model)
     for name, rows in sets.items():
@@ -450,13 +451,20 @@ def predictions_file(name: str, first: bool) -> str:
 
 
 def write_outputs(out_dir: str | Path, result: EvalResult) -> None:
-    """metrics.json (headline numbers), details.json, one predictions file per set, confusion.json."""
+    """metrics.json (headline numbers), details.json, one predictions file per set, confusion.json.
+
+    The baseline's files are written empty when it did not run (``eval.baseline: false``, a model alone): they are
+    outputs of the DVC stage, and metrics.json then has no ``baseline_*`` key.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     (out / METRICS_FILE).write_text(json.dumps(result.metrics, indent=2) + "\n")
     (out / DETAILS_FILE).write_text(json.dumps(result.details, indent=2) + "\n")
     for i, (name, preds) in enumerate(result.predictions.items()):
         write_jsonl(out / predictions_file(name, i == 0), prediction_records(preds))
+    for name in BASELINE_SETS:
+        if name not in result.predictions:
+            (out / predictions_file(name, False)).write_text("")
     first = next(iter(result.predictions.values()))
     (out / CONFUSION_FILE).write_text(json.dumps(confusion_rows(first), indent=1) + "\n")
 

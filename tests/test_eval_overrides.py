@@ -218,8 +218,10 @@ def test_stage_overrides_evaluate_what_they_say(trained_adapter, tiny_model_dir,
     assert raw_predictions(base) == raw_predictions(default_dir, "baseline_constrained_predictions.jsonl")
 
     assert "baseline_ast_accuracy" in default and "baseline_ast_accuracy" in outs["chatml"]
-    for name in ("merged", "base"):  # no adapter to leave out
+    for name in ("merged", "base"):  # no adapter to leave out; the baseline's DVC outputs are there, empty
         assert "baseline_ast_accuracy" not in outs[name]
+        for file in ("baseline_predictions.jsonl", "baseline_constrained_predictions.jsonl"):
+            assert (tmp_path / ("merged_eval" if name == "merged" else name) / file).read_text() == ""
     assert outs["merged"]["evaluated"] == {
         "model": str(merged),
         "adapter": None,
