@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import print_table, run_json, step_timer  # noqa: E402
+from benchmarks.harness import print_table, require_base, run_json, step_timer  # noqa: E402
 
 
 def run_one(args: argparse.Namespace) -> dict | None:
@@ -83,8 +83,7 @@ def main() -> None:
         if row is not None:
             print(json.dumps(row), flush=True)
         return
-    if not Path(args.base).is_dir():
-        sys.exit(f"{args.base}: missing; run `dvc repro base` (or python -m stages.base models/base) first")
+    require_base(args)
     rows = []
     for n in args.processes:
         script = [__file__, "--one", str(n), *sys.argv[1:]]

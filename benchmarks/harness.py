@@ -31,6 +31,12 @@ def add_training_args(ap: argparse.ArgumentParser, steps: int) -> None:
     ap.add_argument("--val-rows", type=int, default=64)
 
 
+def require_base(args: argparse.Namespace) -> None:
+    """Exit with a clear message when ``args.base`` (the base model folder) has not been made yet."""
+    if not Path(args.base).is_dir():
+        raise SystemExit(f"{args.base}: missing; run `dvc repro base` (or python -m stages.base models/base) first")
+
+
 def train_variant(args: argparse.Namespace, **overrides: object) -> dict:
     """Train ``args.steps`` steps of params.yaml's finetune with ``overrides`` in this process; return seconds/step
     (the first ``args.warmup`` steps left out), tokens/s (non-padding, shared prefix counted once per step), peak

@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import add_training_args, print_table, run_json, train_variant  # noqa: E402
+from benchmarks.harness import add_training_args, print_table, require_base, run_json, train_variant  # noqa: E402
 
 
 def padding_share(args: argparse.Namespace, group: int) -> float:
@@ -53,8 +53,7 @@ def main() -> None:
         row = {"length_group": args.one, "padding_share": padding_share(args, args.one)}
         print(json.dumps({**row, **train_variant(args, length_group=args.one)}))
         return
-    if not Path(args.base).is_dir():
-        sys.exit(f"{args.base}: missing; run `dvc repro base` (or python -m stages.base models/base) first")
+    require_base(args)
     rows = [run_json([sys.executable, __file__, "--one", str(g), *sys.argv[1:]], ROOT) for g in args.groups]
     print_table(rows)
 

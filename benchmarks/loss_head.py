@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import add_training_args, print_table, run_json, train_variant  # noqa: E402
+from benchmarks.harness import add_training_args, print_table, require_base, run_json, train_variant  # noqa: E402
 
 WAYS = ("trl", "own")
 
@@ -44,8 +44,7 @@ def main() -> None:
             skillcall.train.learned_token_loss = trl_fused_loss
         print(json.dumps({"loss_head": args.one, **train_variant(args)}))
         return
-    if not Path(args.base).is_dir():
-        sys.exit(f"{args.base}: missing; run `dvc repro base` (or python -m stages.base models/base) first")
+    require_base(args)
     print_table([run_json([sys.executable, __file__, "--one", way, *sys.argv[1:]], ROOT) for way in WAYS])
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import add_training_args, print_table, run_json, train_variant  # noqa: E402
+from benchmarks.harness import add_training_args, print_table, require_base, run_json, train_variant  # noqa: E402
 
 CONFIGS = ("none", "4bit")
 
@@ -36,8 +36,7 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(args)))
         return
-    if not Path(args.base).is_dir():
-        sys.exit(f"{args.base}: missing; run `dvc repro base` (or python -m stages.base models/base) first")
+    require_base(args)
     rows = []
     for quantization in CONFIGS:
         cmd = [sys.executable, __file__, "--one", quantization, *sys.argv[1:]]
