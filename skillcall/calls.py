@@ -202,3 +202,49 @@ def extract_call(text: str) -> str:
         if line.strip():
             return line.strip().strip("`").strip()
     return ""
+
+
+_WORD = re.compile(r"[\w']+")
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text``, lower case, without punctuation.
+
+    >>> words("What's the weather in Saint-Tropez?")
+    ["what's", 'the', 'weather', 'in', 'saint', 'tropez']
+    """
+    return _WORD.findall(text.lower())
+
+
+def said(value: str, utterance: str) -> bool:
+    """True when ``value``'s words occur one after another in ``utterance`` (case and punctuation aside).
+
+    >>> said("Outer Hebrides", "what time is it in the outer hebrides"), said("Cancun", "shorts for cancoon")
+    (True, False)
+    """
+    value_words, utterance_words = words(value), words(utterance)
+    n = len(value_words)
+    return any(utterance_words[i : i + n] == value_words for i in range(len(utterance_words) - n + 1))
+
+
+COPIED_SHARE = 0.5  # a parameter is copied when at least this share of its example values are said verbatim
+
+
+def copied_params(examples: list[tuple[str, str]], skills: Skills) -> tuple[str, ...]:
+    """The free-text ``skill.param`` names whose value is, in at least :data:`COPIED_SHARE` of ``examples``
+    (utterance, call) that give it, words of the utterance: places and topics, not durations in digits or math
+    expressions (nor closed sets such as ``add|list``).
+
+    >>> from skillcall.skills import parse_signature
+    >>> skills = {s.name: s for s in map(parse_signature, ['weather(location="[p]")', 'timer(duration="[d]")'])}
+    >>> copied_params([("rain in oslo", 'weather(location="Oslo")'), ("ten minutes", 'timer(duration="10 minutes")')],
+    ...               skills)
+    ('weather.location',)
+    """
+    said_counts: dict[str, list[bool]] = {}
+    for utterance, answer in examples:
+        call = validate(answer, skills)
+        for name, value in call.args:
+            if not skills[call.name].param(name).choices:
+                said_counts.setdefault(f"{call.name}.{name}", []).append(said(value, utterance))
+    return tuple(sorted(k for k, v in said_counts.items() if sum(v) >= COPIED_SHARE * len(v)))

@@ -73,6 +73,7 @@ class EvalParams:
     prompt_file: str | None = None  # a raw prompt file instead of the stored prompt
     allow_prompt_mismatch: bool = False  # accept a prompt in another chat format than the model's
     other_bias: float | None = None  # other()'s first-token offset (nats) instead of Prompter.other_bias
+    copy_bias: float | None = None  # the offset (nats) of the utterance's words in copied values, not Prompter's
 
 
 def with_flags(p: EvalParams, **flags: Any) -> EvalParams:
@@ -325,7 +326,7 @@ class Target:
 
     def record(self) -> dict:
         prompt = {"source": self.prompt_source, "mode": self.prompter.mode, "format": self.prompter.family}
-        prompt["other_bias"] = self.prompter.other_bias
+        prompt |= {"other_bias": self.prompter.other_bias, "copy_bias": self.prompter.copy_bias}
         return {"model": self.model, "adapter": self.adapter, "prompt": prompt}
 
 
@@ -362,19 +363,19 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
         default = Prompter("chat", system, tokenizer, numbers=numbers) if tokenizer.chat_template else None
         model, skills, source, expecter = p.model, adapter_skills(adapter), "chat", p.model
         adapter = None
-    stored_bias = default.other_bias if default else 0.0
-    bias = stored_bias if p.other_bias is None else p.other_bias
+    stored = {k: getattr(default, k) for k in ("other_bias", "copy_bias", "copied")} if default else {}
+    decoding = stored | {k: v for k in ("other_bias", "copy_bias") if (v := getattr(p, k)) is not None}
     if p.prompt is None and p.prompt_file is None:
         if default is None:
             raise PromptError(f"{model} has no chat template: give a prompt, e.g. eval.prompt_file: prompts/chatml.txt")
-        return Target(model, adapter, replace(default, other_bias=bias), skills, source)
+        return Target(model, adapter, replace(default, **decoding), skills, source)
     system, tokenizer, numbers = (
         (default.system, default.tokenizer, default.numbers) if default else (system, tokenizer, numbers)
     )
     prompter = override_prompter(system, tokenizer, p.prompt, p.prompt_file, numbers)
     if not p.allow_prompt_mismatch:
         check_prompt_family(prompter, default.family if default else None, p.prompt_file or "eval.prompt", expecter)
-    return Target(model, adapter, replace(prompter, other_bias=bias), skills, p.prompt_file or "inline")
+    return Target(model, adapter, replace(prompter, **decoding), skills, p.prompt_file or "inline")
 
 
 @dataclass

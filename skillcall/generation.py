@@ -9,6 +9,7 @@ Used by eval, predict, train's sample predictions and the export check; knows no
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from skillcall.calls import could_start_call
+from skillcall.calls import could_start_call, words
 from skillcall.grammar import Grammar
 from skillcall.prompting import Prompter
 from skillcall.skills import OTHER
@@ -162,6 +163,65 @@ class FirstStepBias:
         return scores
 
 
+# the generated text is inside the value of ``param`` of ``skill``: 'weather(location="Os' -> ('weather', 'location')
+_OPEN_VALUE = re.compile(r'\s*(\w+)\((?:\s*\w+\s*=\s*"(?:[^"\\]|\\.)*"\s*,)*\s*(\w+)\s*=\s*"(?:[^"\\]|\\.)*')
+_QUOTE_TOKENS: dict[int, tuple[Any, Any]] = {}
+
+
+def open_value(text: str) -> str | None:
+    """``"skill.param"`` when ``text`` (a call being written) ends inside that argument's value, else None.
+
+    >>> open_value('weather(location="Os'), open_value('notes(action="add", note="buy'), open_value('news()')
+    ('weather.location', 'notes.note', None)
+    >>> open_value('notes(action="add", note="a, b", '), open_value('weather(location="Oslo")')
+    (None, None)
+    """
+    match = _OPEN_VALUE.fullmatch(text)
+    return f"{match.group(1)}.{match.group(2)}" if match else None
+
+
+def quote_tokens(tokenizer: Any) -> Any:
+    """The ids of every token that starts with a double quote (``"``, ``")``, ``",``: the end of an argument value),
+    once per tokenizer."""
+    import torch
+
+    key = id(tokenizer)
+    if key not in _QUOTE_TOKENS:  # kept with its tokenizer, so the id stays unique
+        ids = [i for i in range(len(tokenizer)) if tokenizer.decode([i]).startswith('"')]
+        _QUOTE_TOKENS[key] = (tokenizer, torch.tensor(ids))
+    return _QUOTE_TOKENS[key][1]
+
+
+class CopyBias:
+    """Adds ``bias`` to a row's own words while it writes the value of a ``copied`` parameter (a place, a topic:
+    words the user said), and to the tokens that close the value: the value leans towards the utterance's words
+    and their end, away from invented ones ("what time is it in the outer hebrides" -> not ``location="Orange"``).
+    A word counts as said, lower case and capitalised, with and without a leading space. Other parameters (a
+    duration in digits, a math expression, a closed set) and the call's name are untouched.
+    """
+
+    def __init__(self, tokenizer: Any, users: list[str], copied: tuple[str, ...], bias: float, prompt_len: int):
+        import torch
+
+        self.tokenizer, self.copied, self.bias, self.prompt_len = tokenizer, set(copied), bias, prompt_len
+        ends = quote_tokens(tokenizer)
+        self.boosted = []
+        for user in users:
+            forms = {f"{space}{form}" for w in words(user) for form in (w, w.capitalize()) for space in ("", " ")}
+            ids = {i for form in forms for i in tokenizer(form, add_special_tokens=False)["input_ids"]}
+            self.boosted.append(torch.cat([torch.tensor(sorted(ids), dtype=torch.long), ends]).unique())
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
+        rows = [i for i, text in enumerate(texts) if open_value(text) in self.copied]
+        if not rows:
+            return scores
+        scores = scores.clone()
+        for i in rows:
+            scores[i, self.boosted[i].to(scores.device)] += self.bias
+        return scores
+
+
 def prefill(model: Any, ids: list[int]) -> Any:
     """The KV cache of ``ids`` (batch 1): computed once, reused by every batch that starts with them."""
     import torch
@@ -182,6 +242,7 @@ def generate_batch(
     max_new_tokens: int,
     constraint: Constraint | None = None,
     bias: tuple[int, float] | None = None,
+    users: list[str] | None = None,
 ) -> list[str]:
     """Greedy answers for one batch of tokenised prompts, each stopped at the end of the turn or a newline.
 
@@ -190,6 +251,7 @@ def generate_batch(
     mask (transformers derives them from it), so padding does not shift any token's position.
     With ``prefix_len == 0`` this is plain left padding. ``constraint``: only calls of its grammar come out.
     ``bias``: (token, logit offset) applied at the first step (:class:`FirstStepBias`), e.g. other()'s lowered.
+    ``users``: the prompts' utterances, for the prompter's copy bias (:class:`CopyBias`); None = no copy bias.
     """
     import copy
 
@@ -213,6 +275,8 @@ def generate_batch(
     processors = LogitsProcessorList()
     if bias is not None:
         processors.append(FirstStepBias(*bias, input_ids.shape[1]))
+    if users is not None and prompter.copy_bias and prompter.copied:
+        processors.append(CopyBias(tokenizer, users, prompter.copied, prompter.copy_bias, input_ids.shape[1]))
     if constraint is not None:
         processors.append(constraint.processor(len(prompts), input_ids.shape[1]))
     with torch.inference_mode():
@@ -264,7 +328,15 @@ def generate(
         chunk = order[start : start + batch_size]
         began = time.perf_counter()
         texts = generate_batch(
-            model, prompter, [prompts[i] for i in chunk], prefix_len, cache, max_new_tokens, constraint, bias
+            model,
+            prompter,
+            [prompts[i] for i in chunk],
+            prefix_len,
+            cache,
+            max_new_tokens,
+            constraint,
+            bias,
+            [users[i] for i in chunk],
         )
         latency_ms = shared_ms + (time.perf_counter() - began) * 1000 / len(chunk)
         for i, text in zip(chunk, texts, strict=True):

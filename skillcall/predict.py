@@ -79,6 +79,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--other-bias", type=float, help="nats taken from other()'s first token (default: the model's stored value)"
     )
+    ap.add_argument(
+        "--copy-bias", type=float, help="nats added to the utterance's words in copied values (default: stored)"
+    )
     ap.add_argument("--json", action="store_true", help="one JSON object per line")
     ap.add_argument(
         "--batch-size", type=int, default=32, help="utterances per generate call (%(default)s); 1: timed one by one"
@@ -94,8 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("predict: no utterances given (arguments or stdin)")
     model, prompter, skills = load_trained(args.model or args.adapter, None if args.model else args.base)
     model, grammar = merge_adapter(model), skills_grammar(skills) if args.grammar else None
-    if args.other_bias is not None:
-        prompter = replace(prompter, other_bias=args.other_bias)
+    overrides = {k: v for k in ("other_bias", "copy_bias") if (v := getattr(args, k)) is not None}
+    prompter = replace(prompter, **overrides)
     for start in range(0, len(utterances), args.batch_size):
         batch = utterances[start : start + args.batch_size]
         began = time.perf_counter()

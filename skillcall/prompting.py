@@ -41,6 +41,7 @@ class PromptParams:
     raw_template: str = "prompts/llama2.txt"  # used when mode == "raw"; {system}, {user}, {answer}
     numbers: bool = False  # append the numbers the utterance says, in digits, to it ("...\n(numbers: 200, 63)")
     other_bias: float = 0.0  # logit (nats) taken from other()'s first token at the answer's first step, at inference
+    copy_bias: float = 0.0  # logit (nats) added to the utterance's own words inside a copied argument, at inference
 
 
 def short_description(description: str) -> str:
@@ -113,6 +114,8 @@ class Prompter:
     raw_template: str | None = None  # the text of the raw prompt file (raw mode)
     numbers: bool = False  # the user text gets the numbers it says in digits (:func:`skillcall.numbers.with_numbers`)
     other_bias: float = 0.0  # decoding: subtracted from other()'s first-token logit (:mod:`skillcall.generation`)
+    copy_bias: float = 0.0  # decoding: added to the utterance's words inside the value of a ``copied`` parameter
+    copied: tuple[str, ...] = ()  # "skill.param" names whose values are words the user said (calls.copied_params)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -135,7 +138,7 @@ class Prompter:
         system_text = Path(params.system_template).read_text(encoding="utf-8")
         raw = read_raw_template(params.raw_template) if params.mode == "raw" else None
         system = render_system_prompt(skills, system_text)
-        prompter = cls(params.mode, system, tokenizer, raw, params.numbers, params.other_bias)
+        prompter = cls(params.mode, system, tokenizer, raw, params.numbers, params.other_bias, params.copy_bias)
         if params.other_bias and tokenizer is not None:
             other = prompter.answer_start_token(f"{OTHER}()")
             shared = [name for name in skills if name != OTHER and prompter.answer_start_token(f"{name}(") == other]
@@ -202,7 +205,7 @@ class Prompter:
         d.mkdir(parents=True, exist_ok=True)
         (d / SYSTEM_FILE).write_text(self.system + "\n", encoding="utf-8")
         config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None, "numbers": self.numbers}
-        config["other_bias"] = self.other_bias
+        config |= {"other_bias": self.other_bias, "copy_bias": self.copy_bias, "copied": list(self.copied)}
         if self.raw_template is not None:
             (d / RAW_FILE).write_text(self.raw_template + "\n", encoding="utf-8")
             config["raw_template"] = RAW_FILE
@@ -218,7 +221,8 @@ class Prompter:
         config = json.loads(path.read_text(encoding="utf-8"))
         system = (d / config["system_prompt"]).read_text(encoding="utf-8").removesuffix("\n")
         raw = read_raw_template(d / config["raw_template"]) if config.get("raw_template") else None
-        return cls(config["mode"], system, tokenizer, raw, config.get("numbers", False), config.get("other_bias", 0.0))
+        decoding = config.get("other_bias", 0.0), config.get("copy_bias", 0.0), tuple(config.get("copied", ()))
+        return cls(config["mode"], system, tokenizer, raw, config.get("numbers", False), *decoding)
 
 
 def override_prompter(

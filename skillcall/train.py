@@ -20,7 +20,7 @@ import random
 import resource
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
 from skillcall import distributed
-from skillcall.calls import calls_match
+from skillcall.calls import calls_match, copied_params
 from skillcall.dataset import Row, read_rows, spread
 from skillcall.generation import generate
 from skillcall.models import SKILLS_FILE, TRAINING_FILE, device, load_base
@@ -412,7 +412,8 @@ def train(
     start = time.time()
     train_rows, val_rows = read_rows(train_path), read_rows(val_path)
     model, tokenizer = load_base(str(base_model), p.quantization, p.dtype)
-    prompter = Prompter.build(p.prompt, skills, tokenizer)
+    copied = copied_params([(r.user, r.answer) for r in train_rows], skills)  # for the copy bias at inference
+    prompter = replace(Prompter.build(p.prompt, skills, tokenizer), copied=copied)
     train_examples, val_examples = tokenize_rows(train_rows, prompter), tokenize_rows(val_rows, prompter)
     check_learnable(train_examples, [r.file for r in train_rows], p.max_length)
     check_learnable(val_examples, [r.file for r in val_rows], p.max_length)

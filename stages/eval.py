@@ -60,12 +60,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--allow-prompt-mismatch", action="store_true", help="accept a prompt in another chat format than the model's"
     )
     ap.add_argument("--other-bias", type=float, help="other()'s first-token logit offset (eval.other_bias)")
+    ap.add_argument("--copy-bias", type=float, help="the utterance's words' offset in copied values (eval.copy_bias)")
     return ap.parse_args(argv)
+
+
+FLAGS = ("model", "prompt", "prompt_file", "allow_prompt_mismatch", "other_bias", "copy_bias")  # params they override
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    flags = {k: getattr(args, k) for k in ("model", "prompt", "prompt_file", "allow_prompt_mismatch", "other_bias")}
+    flags = {k: getattr(args, k) for k in FLAGS}
     params = with_flags(load_params("eval", EvalParams), **flags)
     target = resolve_target(args.adapter, args.base, params)  # a prompt that cannot work fails here
     report = None

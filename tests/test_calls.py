@@ -12,6 +12,7 @@ from skillcall.calls import (
     bad_character,
     calls_match,
     canonical,
+    copied_params,
     could_start_call,
     extract_call,
     parse_call,
@@ -152,3 +153,23 @@ def test_control_characters_in_values_are_unrepresentable(value):
         validate(call, SKILLS)
     assert e.value.reason == UNREPRESENTABLE
     assert bad_character(value) and not bad_character("Zürich, 10 °C ☂")
+
+
+def test_the_copied_parameters_of_the_shipped_examples_are_the_ones_said_word_for_word():
+    """Places, topics, notes, programs and prompts are the user's words; durations in digits, math expressions
+    and the notes action (a closed set) are not, so the copy bias leaves them alone."""
+    from pathlib import Path
+
+    from skillcall.examples import read_examples_dir
+
+    skills, files = read_examples_dir(Path(__file__).parent.parent / "examples")
+    pairs = [(pair.user, pair.answer) for f in files for pair in f.pairs]
+    assert copied_params(pairs, skills) == (
+        "news.topic",
+        "notes.note",
+        "openai.prompt",
+        "runapp.program",
+        "story.description",
+        "timecheck.location",
+        "weather.location",
+    )

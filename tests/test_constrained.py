@@ -78,3 +78,54 @@ def test_a_negative_other_bias_makes_every_answer_other_and_zero_changes_nothing
     assert raised == ["other()"] * len(USERS)
     assert zero == [g.text for g in generate(model, prompter, USERS, 4, 24, grammar=grammar)]
     assert zero != raised  # the random model does not answer other() to everything by itself
+
+
+def test_copy_bias_raises_the_utterances_words_only_inside_a_copied_value(tiny):
+    import torch
+
+    from skillcall.generation import CopyBias, quote_tokens
+
+    model, prompter = tiny
+    tok = prompter.tokenizer
+    users = ["weather in san francisco please", "weather in san francisco please"]
+    bias = CopyBias(tok, users, ("weather.location",), 3.0, prompt_len=2)
+    prompt = [[0, 1], [0, 1]]
+    said = {i for w in ("san", " San", " francisco", " Francisco", " please") for i in tok(w)["input_ids"]}
+
+    def raised(*answers: str) -> list[set[int]]:
+        ids = [p + tok(a, add_special_tokens=False)["input_ids"] for p, a in zip(prompt, answers, strict=True)]
+        width = max(map(len, ids))
+        ids = [[0] * (width - len(row)) + row for row in ids]  # as generate pads (here: before the prompt)
+        scores = bias(torch.tensor(ids), torch.zeros(len(ids), model.config.vocab_size))
+        assert set(scores.unique().tolist()) <= {0.0, 3.0}
+        return [set((row == 3.0).nonzero().ravel().tolist()) for row in scores]
+
+    inside, outside = raised('weather(location="San', "weather(")
+    assert said <= inside and set(quote_tokens(tok).tolist()) <= inside and outside == set()
+    assert tok(" tomorrow")["input_ids"][0] not in inside  # a word the user did not say
+    assert raised('timer(duration="', 'weather(location="Oslo")') == [set(), set()]  # not copied; closed
+
+
+@pytest.mark.slow
+def test_a_large_copy_bias_makes_the_value_tokens_of_the_utterance(tiny):
+    """Greedy decoding by the random model from inside a location value: without the bias it writes tokens the
+    user never said; with the copy bias at 1e4 every token is one of the utterance's words (or a closing quote)."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    from skillcall.generation import CopyBias
+
+    model, prompter = tiny
+    tok = prompter.tokenizer
+
+    def value_tokens(user: str, copy_bias: float) -> tuple[set[int], set[int]]:
+        prompt = tok(prompter.prompt(user), add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([prompt + tok('weather(location="', add_special_tokens=False)["input_ids"]])
+        copy = CopyBias(tok, [user], ("weather.location",), copy_bias, prompt_len=len(prompt))
+        out = model.generate(ids, max_new_tokens=6, do_sample=False, logits_processor=LogitsProcessorList([copy]))
+        return set(out[0, ids.shape[1] :].tolist()), set(copy.boosted[0].tolist())
+
+    for user in ["weather in san francisco please", "how cold is it in oslo today", "rain in lisbon"]:
+        free, said = value_tokens(user, 0.0)
+        copied, _ = value_tokens(user, 1e4)
+        assert not free <= said and copied <= said, (user, tok.decode(list(free)), tok.decode(list(copied)))

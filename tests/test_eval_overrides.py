@@ -44,7 +44,7 @@ def test_default_is_the_adapter_on_its_base_with_its_stored_prompt(chatml_adapte
     assert target.record() == {
         "model": "recorded/base",
         "adapter": str(chatml_adapter),
-        "prompt": {"source": "adapter", "mode": "chat", "format": "chatml", "other_bias": 0.0},
+        "prompt": {"source": "adapter", "mode": "chat", "format": "chatml", "other_bias": 0.0, "copy_bias": 0.0},
     }
     assert resolve_target(chatml_adapter, "other/base", P).model == "other/base"  # --base
 
@@ -62,6 +62,7 @@ def test_prompt_file_of_the_same_format_replaces_the_stored_prompt(chatml_adapte
         "mode": "raw",
         "format": "chatml",
         "other_bias": 0.0,
+        "copy_bias": 0.0,
     }
 
 
@@ -109,7 +110,13 @@ def test_a_model_alone_uses_its_chat_template_and_the_adapters_skills(chatml_ada
     target = resolve_target(chatml_adapter, None, replace(P, model=str(tiny_model_dir)))
     assert (target.model, target.adapter, set(target.skills)) == (str(tiny_model_dir), None, set(SKILLS))
     assert target.prompter.mode == "chat" and target.prompter.system == "SYS"
-    assert target.record()["prompt"] == {"source": "chat", "mode": "chat", "format": "chatml", "other_bias": 0.0}
+    assert target.record()["prompt"] == {
+        "source": "chat",
+        "mode": "chat",
+        "format": "chatml",
+        "other_bias": 0.0,
+        "copy_bias": 0.0,
+    }
     with pytest.raises(PromptError, match="but .* expects chatml"):
         resolve_target(
             chatml_adapter, None, replace(P, model=str(tiny_model_dir), prompt_file=str(PROMPTS / "mistral.txt"))
@@ -225,7 +232,7 @@ def test_stage_overrides_evaluate_what_they_say(trained_adapter, tiny_model_dir,
     assert outs["merged"]["evaluated"] == {
         "model": str(merged),
         "adapter": None,
-        "prompt": {"source": "model", "mode": "chat", "format": "chatml", "other_bias": 0.0},
+        "prompt": {"source": "model", "mode": "chat", "format": "chatml", "other_bias": 0.0, "copy_bias": 0.0},
         "decoding": "constrained",
     }
     assert outs["chatml"]["evaluated"]["adapter"] == str(trained_adapter)
@@ -234,6 +241,7 @@ def test_stage_overrides_evaluate_what_they_say(trained_adapter, tiny_model_dir,
         "mode": "raw",
         "format": "chatml",
         "other_bias": 0.0,
+        "copy_bias": 0.0,
     }
     assert outs["base"]["evaluated"]["model"] == str(tiny_model_dir)
     assert len(run_dirs(wandb_offline)) == 4

@@ -308,7 +308,7 @@ def test_eval_stage_scores_known_answers_exactly(memorised_adapter, tmp_path, wa
     assert details["evaluated"] == {
         "model": json.loads((memorised_adapter / "training.json").read_text())["base_model"],
         "adapter": str(memorised_adapter),
-        "prompt": {"source": "adapter", "mode": "chat", "format": "chatml", "other_bias": 0.0},
+        "prompt": {"source": "adapter", "mode": "chat", "format": "chatml", "other_bias": 0.0, "copy_bias": 0.0},
         "decoding": "constrained",
     }
     rows = jsonl(out / "predictions.jsonl")

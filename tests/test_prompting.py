@@ -109,12 +109,12 @@ def test_answer_from_cuts_at_the_end_of_turn(chat):
 @pytest.mark.parametrize("numbers", [False, True])
 @pytest.mark.parametrize("mode", ["chat", "raw"])
 def test_save_and_load_round_trip(mode, numbers, tmp_path, tiny_data, smollm2_tokenizer):
-    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), numbers, 1.5)
-    p = Prompter.build(params, tiny_data.skills, smollm2_tokenizer)
+    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), numbers, 1.5, 0.5)
+    p = replace(Prompter.build(params, tiny_data.skills, smollm2_tokenizer), copied=("weather.location",))
     p.save(tmp_path / "adapter")
     q = Prompter.load(tmp_path / "adapter", smollm2_tokenizer)
     assert (q.mode, q.system, q.raw_template, q.numbers) == (p.mode, p.system, p.raw_template, numbers)
-    assert q.other_bias == 1.5
+    assert (q.other_bias, q.copy_bias, q.copied) == (1.5, 0.5, ("weather.location",))
     for user in ("hi", "two plus two"):
         assert q.prompt(user) + q.completion("other()") == p.prompt(user) + p.completion("other()")
 
