@@ -47,6 +47,7 @@ from skillcall.models import (
     model_folder,
 )
 from skillcall.prompting import (
+    BIASES,
     CONFIG_FILE,
     Prompter,
     PromptError,
@@ -363,8 +364,8 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
         default = Prompter("chat", system, tokenizer, numbers=numbers) if tokenizer.chat_template else None
         model, skills, source, expecter = p.model, adapter_skills(adapter), "chat", p.model
         adapter = None
-    stored = {k: getattr(default, k) for k in ("other_bias", "copy_bias", "copied")} if default else {}
-    decoding = stored | {k: v for k in ("other_bias", "copy_bias") if (v := getattr(p, k)) is not None}
+    stored = {k: getattr(default, k) for k in (*BIASES, "copied")} if default else {}
+    decoding = stored | {k: v for k in BIASES if (v := getattr(p, k)) is not None}
     if p.prompt is None and p.prompt_file is None:
         if default is None:
             raise PromptError(f"{model} has no chat template: give a prompt, e.g. eval.prompt_file: prompts/chatml.txt")

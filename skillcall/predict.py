@@ -40,6 +40,7 @@ with contextlib.redirect_stdout(sys.stderr):  # stdout is for calls only; transf
     from skillcall.generation import generate
     from skillcall.grammar import skills_grammar
     from skillcall.models import load_trained, merge_adapter
+    from skillcall.prompting import BIASES
 
 
 def format_line(parsed: Parsed, raw: str) -> str:
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit("predict: no utterances given (arguments or stdin)")
     model, prompter, skills = load_trained(args.model or args.adapter, None if args.model else args.base)
     model, grammar = merge_adapter(model), skills_grammar(skills) if args.grammar else None
-    overrides = {k: v for k in ("other_bias", "copy_bias") if (v := getattr(args, k)) is not None}
+    overrides = {k: v for k in BIASES if (v := getattr(args, k)) is not None}
     prompter = replace(prompter, **overrides)
     for start in range(0, len(utterances), args.batch_size):
         batch = utterances[start : start + args.batch_size]

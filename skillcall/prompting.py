@@ -30,6 +30,9 @@ RAW_FILE = "prompt_template.txt"
 _DUMMY_USER = "hello"  # any utterance: the completion does not depend on it
 
 
+BIASES = ("other_bias", "copy_bias")  # the Prompter's decoding offsets (nats) that eval and predict may override
+
+
 class PromptError(ValueError):
     pass
 
