@@ -17,8 +17,9 @@ ONES = (
     "seventeen eighteen nineteen".split()
 )
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-_VALUES = {w: i for i, w in enumerate(ONES)} | {w: 10 * i for i, w in enumerate(TENS) if i >= 2}
+_VALUES = {w: i for i, w in enumerate(ONES)} | {w: 10 * i for i, w in enumerate(TENS) if i >= 2} | {"nought": 0}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_DECIMAL = ("point", "comma")  # "seven comma five": the decimal comma of many languages, said in English
 NUMBER = r"\d+(?:\.\d+)?"  # a number written in digits
 _DIGITS = re.compile(NUMBER)
 
@@ -65,7 +66,7 @@ def spoken_numbers(text: str) -> list[str]:
     """The numbers said in ``text``, in digits, in the order said (digits already written are kept).
 
     A number word right after a complete number starts a new one ("nineteen and thirty one" is two numbers;
-    "two three" too); "and" joins only after hundred/thousand; "a" counts only before a scale.
+    "two three" too); "and" joins only after hundred/thousand; "a" counts only before a scale; "dozen" is 12.
 
     >>> spoken_numbers("two hundred minus sixty three, then 4.5 and nineteen and thirty one")
     ['200', '63', '4.5', '19', '31']
@@ -73,6 +74,8 @@ def spoken_numbers(text: str) -> list[str]:
     ['876000', '200000']
     >>> spoken_numbers("a hundred and five point two five, two and a half hours, a cat, twenty twenty four")
     ['105.25', '2.5', '20', '24']
+    >>> spoken_numbers("nought point five, point two, seven comma five, a dozen, two dozen, half a dozen")
+    ['0.5', '0.2', '7.5', '12', '2', '12', '6']
     """
     words = re.findall(rf"{NUMBER}|[a-z]+|[,;:?!]", text.lower())  # punctuation ends a number
     out: list[str] = []
@@ -113,7 +116,15 @@ def spoken_numbers(text: str) -> list[str]:
             i += 2
         elif w == "and" and said and last == "scale" and nxt[:1] and nxt[0] in _VALUES:
             pass  # "two hundred and five"
-        elif w == "point" and said and nxt[:1] and nxt[0] in ONES[:10]:
+        elif w == "dozen":  # "seven dozen" is said as 7*12: both numbers
+            close()
+            out.append("12")
+        elif w == "half" and nxt == ["a", "dozen"]:
+            close()
+            out.append("6")
+            i += 2
+        elif w in _DECIMAL and (said or w == "point") and nxt[:1] and nxt[0] in ONES[:10]:  # "point five": 0.5
+            said = True
             digits = ""
             while i + 1 < len(words) and words[i + 1] in ONES[:10]:
                 digits += str(ONES.index(words[i + 1]))

@@ -18,6 +18,11 @@ from skillcall.numbers import number_words, spoken_numbers
         ("the year two thousand and five", ["2005"]),
         ("twenty twenty four", ["20", "24"]),  # read as said: two numbers
         ("what's 12 times 4.5", ["12", "4.5"]),
+        ("nought point five times sixty", ["0.5", "60"]),
+        ("point zero five multiplied by eight hundred", ["0.05", "800"]),
+        ("seven comma five plus two comma three", ["7.5", "2.3"]),  # the decimal comma, said
+        ("how many eggs are in seven dozen", ["7", "12"]),  # said as 7*12
+        ("half a dozen times a dozen", ["6", "12"]),
         ("thanks, that was great", []),
         ("a cat and a dog", []),
     ],
