@@ -216,6 +216,9 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+HESITATIONS = frozenset("um umm uh uhh er erm hmm ah".split())  # sounds of hesitation: never part of a value
+
+
 def said(value: str, utterance: str) -> bool:
     """True when ``value``'s words occur one after another in ``utterance`` (case and punctuation aside).
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from skillcall.calls import could_start_call, words
+from skillcall.calls import HESITATIONS, could_start_call, words
 from skillcall.grammar import Grammar
 from skillcall.prompting import Prompter
 from skillcall.skills import OTHER
@@ -196,7 +196,8 @@ class CopyBias:
     """Adds ``bias`` to a row's own words while it writes the value of a ``copied`` parameter (a place, a topic:
     words the user said), and to the tokens that close the value: the value leans towards the utterance's words
     and their end, away from invented ones ("what time is it in the outer hebrides" -> not ``location="Orange"``).
-    A word counts as said, lower case and capitalised, with and without a leading space. Other parameters (a
+    A word counts as said, lower case and capitalised, with and without a leading space; hesitations ("um",
+    "er") do not count. Other parameters (a
     duration in digits, a math expression, a closed set) and the call's name are untouched.
     """
 
@@ -207,7 +208,8 @@ class CopyBias:
         ends = quote_tokens(tokenizer)
         self.boosted = []
         for user in users:
-            forms = {f"{space}{form}" for w in words(user) for form in (w, w.capitalize()) for space in ("", " ")}
+            said = [w for w in words(user) if w not in HESITATIONS]
+            forms = {f"{space}{form}" for w in said for form in (w, w.capitalize()) for space in ("", " ")}
             ids = {i for form in forms for i in tokenizer(form, add_special_tokens=False)["input_ids"]}
             self.boosted.append(torch.cat([torch.tensor(sorted(ids), dtype=torch.long), ends]).unique())
 

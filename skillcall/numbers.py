@@ -77,7 +77,8 @@ def spoken_numbers(text: str) -> list[str]:
     >>> spoken_numbers("nought point five, point two, seven comma five, a dozen, two dozen, half a dozen")
     ['0.5', '0.2', '7.5', '12', '2', '12', '6']
     """
-    words = re.findall(rf"{NUMBER}|[a-z]+|[,;:?!]", text.lower())  # punctuation ends a number
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower())  # "2,400": a thousands separator
+    words = re.findall(rf"{NUMBER}|[a-z]+|[,;:?!]", text)  # punctuation ends a number
     out: list[str] = []
     total = current = 0
     said, last = False, ""  # a number is open; the kind of its last word: ones | teens | tens | scale

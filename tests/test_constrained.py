@@ -87,7 +87,7 @@ def test_copy_bias_raises_the_utterances_words_only_inside_a_copied_value(tiny):
 
     model, prompter = tiny
     tok = prompter.tokenizer
-    users = ["weather in san francisco please", "weather in san francisco please"]
+    users = ["weather in um san francisco please", "weather in um san francisco please"]
     bias = CopyBias(tok, users, ("weather.location",), 3.0, prompt_len=2)
     prompt = [[0, 1], [0, 1]]
     said = {i for w in ("san", " San", " francisco", " Francisco", " please") for i in tok(w)["input_ids"]}
@@ -103,6 +103,7 @@ def test_copy_bias_raises_the_utterances_words_only_inside_a_copied_value(tiny):
     inside, outside = raised('weather(location="San', "weather(")
     assert said <= inside and set(quote_tokens(tok).tolist()) <= inside and outside == set()
     assert tok(" tomorrow")["input_ids"][0] not in inside  # a word the user did not say
+    assert tok(" um")["input_ids"][0] not in inside  # a hesitation the user did say
     assert raised('timer(duration="', 'weather(location="Oslo")') == [set(), set()]  # not copied; closed
 
 

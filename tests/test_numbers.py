@@ -18,6 +18,8 @@ from skillcall.numbers import number_words, spoken_numbers
         ("the year two thousand and five", ["2005"]),
         ("twenty twenty four", ["20", "24"]),  # read as said: two numbers
         ("what's 12 times 4.5", ["12", "4.5"]),
+        ("How much is 6.5% sales tax on $2,400?", ["6.5", "2400"]),
+        ("1,250,000 divided by 4, 2, 3", ["1250000", "4", "2", "3"]),
         ("nought point five times sixty", ["0.5", "60"]),
         ("point zero five multiplied by eight hundred", ["0.05", "800"]),
         ("seven comma five plus two comma three", ["7.5", "2.3"]),  # the decimal comma, said

@@ -17,7 +17,7 @@ def chat(tiny_data, smollm2_tokenizer) -> Prompter:
 
 
 def test_system_prompt_lists_every_signature_with_a_short_description(tiny_data):
-    text = render_system_prompt(tiny_data.skills, (ROOT / "prompts/system.txt").read_text())
+    text = render_system_prompt(tiny_data.skills, "Skills:\n{skills}\nReply with the call only.")
     lines = text.splitlines()
     for skill in tiny_data.skills.values():
         (line,) = [x for x in lines if x.startswith(skill.signature)]
@@ -27,15 +27,23 @@ def test_system_prompt_lists_every_signature_with_a_short_description(tiny_data)
     assert 'timer(duration="[duration]"): set a timer.' in lines
 
 
-def test_system_prompt_template_needs_the_placeholder(tiny_data):
-    with pytest.raises(PromptError, match="skills"):
-        render_system_prompt(tiny_data.skills, "no placeholder")
+def test_shipped_system_prompt_names_every_skill_once(tiny_data):
+    text = render_system_prompt(tiny_data.skills, (ROOT / "prompts/system.txt").read_text())
+    assert "{" not in text and "(" not in text  # names, no signatures
+    named = text.split(": ", 1)[1].split(". ")[0].split(", ")
+    assert sorted(named) == sorted(tiny_data.skills)
+
+
+@pytest.mark.parametrize("template", ["no placeholder", "{skills} and {names}", "{names} {names}"])
+def test_system_prompt_template_needs_one_placeholder(tiny_data, template):
+    with pytest.raises(PromptError, match="exactly one placeholder"):
+        render_system_prompt(tiny_data.skills, template)
 
 
 def test_real_skills_system_prompt_is_short(smollm2_tokenizer):
     skills = load_skills(ROOT / "examples")
     text = render_system_prompt(skills, (ROOT / "prompts/system.txt").read_text())
-    assert len(skills) == 10 and len(smollm2_tokenizer(text)["input_ids"]) < 25 * len(skills)
+    assert len(skills) == 10 and len(smollm2_tokenizer(text)["input_ids"]) < 5 * len(skills)
 
 
 def test_chat_prompt_plus_completion_is_the_full_conversation(chat, smollm2_tokenizer):
