@@ -69,7 +69,7 @@ def test_guard_raises_when_no_answer_token_is_left(tiny_data, chat):
 
 def test_training_refuses_to_start_without_learnable_tokens(tiny_model_dir, tiny_data, tmp_path):
     with pytest.raises(NoLearnableTokensError, match="tiny:1"):
-        train(tiny_params(max_length=50), tiny_model_dir, tiny_data.train, tiny_data.val, tiny_data.skills, tmp_path)
+        train(tiny_params(max_length=20), tiny_model_dir, tiny_data.train, tiny_data.val, tiny_data.skills, tmp_path)
     assert not (tmp_path / "checkpoint-1").exists()
 
 
