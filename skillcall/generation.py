@@ -196,9 +196,9 @@ class CopyBias:
     """Adds ``bias`` to a row's own words while it writes the value of a ``copied`` parameter (a place, a topic:
     words the user said), and to the tokens that close the value: the value leans towards the utterance's words
     and their end, away from invented ones ("what time is it in the outer hebrides" -> not ``location="Orange"``).
-    A word counts as said, lower case and capitalised, with and without a leading space; hesitations ("um",
-    "er") do not count. Other parameters (a
-    duration in digits, a math expression, a closed set) and the call's name are untouched.
+    A word counts as said, lower case and capitalised, with and without a leading space; hesitations ("um", "er")
+    do not count. Other parameters (a duration in digits, a math expression, a closed set) and the call's name are
+    untouched.
     """
 
     def __init__(self, tokenizer: Any, users: list[str], copied: tuple[str, ...], bias: float, prompt_len: int):
@@ -208,8 +208,8 @@ class CopyBias:
         ends = quote_tokens(tokenizer)
         self.boosted = []
         for user in users:
-            said = [w for w in words(user) if w not in HESITATIONS]
-            forms = {f"{space}{form}" for w in said for form in (w, w.capitalize()) for space in ("", " ")}
+            spoken = [w for w in words(user) if w not in HESITATIONS]
+            forms = {f"{space}{form}" for w in spoken for form in (w, w.capitalize()) for space in ("", " ")}
             ids = {i for form in forms for i in tokenizer(form, add_special_tokens=False)["input_ids"]}
             self.boosted.append(torch.cat([torch.tensor(sorted(ids), dtype=torch.long), ends]).unique())
 
