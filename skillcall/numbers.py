@@ -66,7 +66,8 @@ def spoken_numbers(text: str) -> list[str]:
     """The numbers said in ``text``, in digits, in the order said (digits already written are kept).
 
     A number word right after a complete number starts a new one ("nineteen and thirty one" is two numbers;
-    "two three" too); "and" joins only after hundred/thousand; "a" counts only before a scale; "dozen" is 12.
+    "two three" too); "and" joins only after hundred/thousand; "a" counts only before a scale; "dozen" is 12;
+    quarters and halves of an hour are said in minutes (the timer's unit).
 
     >>> spoken_numbers("two hundred minus sixty three, then 4.5 and nineteen and thirty one")
     ['200', '63', '4.5', '19', '31']
@@ -76,6 +77,8 @@ def spoken_numbers(text: str) -> list[str]:
     ['105.25', '2.5', '20', '24']
     >>> spoken_numbers("nought point five, point two, seven comma five, a dozen, two dozen, half a dozen")
     ['0.5', '0.2', '7.5', '12', '2', '12', '6']
+    >>> spoken_numbers("three quarters of an hour, a quarter of an hour, half an hour, three quarters of sixty")
+    ['45', '15', '30', '3', '60']
     """
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower())  # "2,400": a thousands separator
     words = re.findall(rf"{NUMBER}|[a-z]+|[,;:?!]", text)  # punctuation ends a number
@@ -123,6 +126,15 @@ def spoken_numbers(text: str) -> list[str]:
         elif w == "half" and nxt == ["a", "dozen"]:
             close()
             out.append("6")
+            i += 2
+        elif w in ("quarter", "quarters") and words[i + 1 : i + 4] == ["of", "an", "hour"]:  # said as minutes
+            n = total + current if said else 1
+            total, current, said = 0, 15 * n, True
+            close()
+            i += 3
+        elif w == "half" and nxt == ["an", "hour"]:
+            close()
+            out.append("30")
             i += 2
         elif w in _DECIMAL and (said or w == "point") and nxt[:1] and nxt[0] in ONES[:10]:  # "point five": 0.5
             said = True

@@ -25,6 +25,9 @@ from skillcall.numbers import number_words, spoken_numbers
         ("seven comma five plus two comma three", ["7.5", "2.3"]),  # the decimal comma, said
         ("how many eggs are in seven dozen", ["7", "12"]),  # said as 7*12
         ("half a dozen times a dozen", ["6", "12"]),
+        ("wake me in three quarters of an hour", ["45"]),  # the timer's minutes, not 3
+        ("a quarter of an hour then half an hour", ["15", "30"]),
+        ("what's three quarters of sixty", ["3", "60"]),  # a fraction of a number stays as said
         ("thanks, that was great", []),
         ("a cat and a dog", []),
     ],
