@@ -36,6 +36,29 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def auto_dtype(cuda_bf16: bool, cpu_flags: set[str]) -> str:
+    """The dtype ``dtype: auto`` means: bfloat16 where the hardware multiplies it natively (a CUDA GPU with bf16, a
+    CPU with AVX512-BF16 or AMX: ~4x the fp32 matmul speed on this repository's 2-core EPYC), else float32 (bf16
+    emulated in fp32 would only cost time).
+
+    >>> auto_dtype(False, {"avx2", "avx512f", "avx512_bf16"}), auto_dtype(False, {"avx2", "avx512f"})
+    ('bfloat16', 'float32')
+    """
+    return "bfloat16" if cuda_bf16 or cpu_flags & {"avx512_bf16", "amx_bf16"} else "float32"
+
+
+def resolve_dtype(dtype: str) -> str:
+    """``finetune.dtype`` as a torch dtype name: ``"auto"`` is decided for this machine (:func:`auto_dtype`; the CPU
+    flags come from /proc/cpuinfo, so auto is float32 on a CPU elsewhere), any other name is returned as it is."""
+    if dtype != "auto":
+        return dtype
+    if torch.cuda.is_available():
+        return auto_dtype(torch.cuda.is_bf16_supported(), set())
+    cpuinfo = Path("/proc/cpuinfo")
+    flags = cpuinfo.read_text().partition("\nflags")[2].partition("\n")[0] if cpuinfo.is_file() else ""
+    return auto_dtype(False, set(flags.split()))
+
+
 def check_quantization(quantization: str) -> None:
     """Run a tiny quantised layer forward and backward on this device; raise a clear error if a piece fails.
 
@@ -73,7 +96,7 @@ def check_quantization(quantization: str) -> None:
 def load_base(name: str, quantization: str = "none", dtype: str = "float32") -> tuple[Any, Any]:
     """(model, tokenizer) of a local HF folder or hub id; 4/8-bit through bitsandbytes (NF4 for 4-bit)."""
     check_quantization(quantization)
-    torch_dtype = getattr(torch, dtype)
+    torch_dtype = getattr(torch, resolve_dtype(dtype))
     kwargs: dict[str, Any] = {"dtype": torch_dtype}
     if quantization == "4bit":
         kwargs["quantization_config"] = BitsAndBytesConfig(
@@ -126,7 +149,9 @@ def load_model(name: str | Path, dtype: str = "float32") -> tuple[Any, Any]:
     path = Path(name)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such GGUF file; run the export stage (models/export)")
-    model = AutoModelForCausalLM.from_pretrained(path.parent, gguf_file=path.name, dtype=getattr(torch, dtype))
+    model = AutoModelForCausalLM.from_pretrained(
+        path.parent, gguf_file=path.name, dtype=getattr(torch, resolve_dtype(dtype))
+    )
     model.hf_quantizer, model.is_quantized = None, False
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config

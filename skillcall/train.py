@@ -36,7 +36,7 @@ from skillcall import distributed
 from skillcall.calls import calls_match, copied_params
 from skillcall.dataset import Row, read_rows, spread
 from skillcall.generation import generate
-from skillcall.models import SKILLS_FILE, TRAINING_FILE, device, load_base
+from skillcall.models import SKILLS_FILE, TRAINING_FILE, device, load_base, resolve_dtype
 from skillcall.prompting import Prompter, PromptParams
 from skillcall.skills import Skills
 
@@ -67,7 +67,7 @@ class FinetuneParams:
     """The ``finetune:`` section of params.yaml (units and advice in its comments)."""
 
     quantization: str  # none | 4bit | 8bit
-    dtype: str  # float32 | bfloat16
+    dtype: str  # float32 | bfloat16 | auto (bfloat16 where the hardware has it natively)
     threads: int  # torch CPU threads per process; 0 = the cores shared out between the processes
     prompt: PromptParams
     lora: LoraParams
@@ -303,7 +303,7 @@ def sft_config(p: FinetuneParams, output_dir: str | Path, max_length: int) -> SF
         max_length=max_length,
         completion_only_loss=True,
         prediction_loss_only=True,
-        bf16=p.dtype == "bfloat16",
+        bf16=resolve_dtype(p.dtype) == "bfloat16",
         fp16=False,
         gradient_checkpointing=p.gradient_checkpointing,
         logging_steps=p.logging_steps,
@@ -469,6 +469,7 @@ def train(
         "processes": world,
         "trainable_params": sum(x.numel() for x in model.parameters() if x.requires_grad),
         "threads": torch.get_num_threads(),
+        "dtype": str(model.dtype).removeprefix("torch."),  # what finetune.dtype (auto) was on this machine
         "sample_accuracy": sum(s["correct"] for s in samples) / len(samples) if samples else None,
     }
     return TrainResult(model, tokenizer, prompter, metrics, samples, data_hash, str(base_model))

@@ -69,6 +69,7 @@ def run_stage(root: Path, model_dir: Path, **finetune) -> StageRun:
     params["finetune"].update(
         {
             "threads": 1,
+            "dtype": "float32",  # the rank-vs-process comparisons hold to fp32 rounding, not bf16's
             "max_steps": STEPS,
             "learning_rate": 1e-2,
             "warmup_steps": 0,

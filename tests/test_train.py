@@ -1,4 +1,5 @@
 import json
+import math
 import shutil
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -6,12 +7,13 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from transformers import TrainerCallback
 from trl import SFTTrainer
 from wandb_files import artifacts, config, history, run_dirs
 
 from skillcall.dataset import read_rows
 from skillcall.generation import generate
-from skillcall.models import QuantizationError, check_quantization, load_trained
+from skillcall.models import QuantizationError, auto_dtype, check_quantization, load_trained, resolve_dtype
 from skillcall.params import load_params
 from skillcall.prompting import Prompter, PromptParams
 from skillcall.train import (
@@ -34,9 +36,11 @@ PROMPT = PromptParams("chat", str(ROOT / "prompts/system.txt"), str(ROOT / "prom
 
 
 def tiny_params(**overrides) -> FinetuneParams:
-    """The repo's finetune params, shrunk for the tiny model (a high learning rate so a few steps show)."""
+    """The repo's finetune params, shrunk for the tiny model (a high learning rate so a few steps show); float32
+    whatever the CPU, so the exact comparisons hold (bfloat16 has its own test)."""
     p = load_params("finetune", FinetuneParams, ROOT / "params.yaml")
     small = dict(
+        dtype="float32",
         prompt=PROMPT,
         max_steps=8,
         batch_size=4,
@@ -322,3 +326,34 @@ def test_qlora_4bit_trains_and_reloads(tiny_model_dir, tiny_data, tmp_path):
     model, prompter, _ = load_trained(tmp_path / "adapter")
     assert any("Linear4bit" in type(m).__name__ for m in model.modules())
     assert len(generate(model, prompter, ["hi"], 1, max_new_tokens=4)) == 1
+
+
+@pytest.mark.slow
+def test_bfloat16_trains_the_base_in_bf16_with_float32_lora_and_reloads(tiny_model_dir, tiny_data, tmp_path):
+    """``dtype: bfloat16`` (what ``auto`` is on a CPU with AVX512-BF16): the frozen base in bf16, LoRA weights and
+    their updates in fp32 (peft keeps adapters in fp32), the loss finite and falling; the adapter reloads in bf16."""
+    losses: list[float] = []
+
+    class Losses(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            losses.extend([logs["loss"]] if "loss" in (logs or {}) else [])
+
+    p = tiny_params(dtype="bfloat16", max_steps=6)
+    skills = tiny_data.skills
+    result = train(p, tiny_model_dir, tiny_data.train, tiny_data.val, skills, tmp_path / "ckpt", callbacks=(Losses(),))
+    weights = dict(result.model.named_parameters())
+    assert {v.dtype for k, v in weights.items() if "lora_" in k} == {torch.float32}
+    assert {v.dtype for k, v in weights.items() if "lora_" not in k} == {torch.bfloat16}
+    assert len(losses) == 6 and all(map(math.isfinite, losses)) and losses[-1] < losses[0]
+    assert result.metrics["dtype"] == "bfloat16"
+    save_adapter(tmp_path / "adapter", result, skills, p)
+    model, prompter, _ = load_trained(tmp_path / "adapter")
+    assert model.dtype == torch.bfloat16
+    assert len(generate(model, prompter, ["hi"], 1, max_new_tokens=4)) == 1
+
+
+def test_resolve_dtype_keeps_names_and_decides_auto():
+    assert resolve_dtype("float32") == "float32" and resolve_dtype("bfloat16") == "bfloat16"
+    assert resolve_dtype("auto") in ("float32", "bfloat16")
+    assert auto_dtype(True, set()) == "bfloat16" and auto_dtype(False, {"amx_bf16"}) == "bfloat16"
+    assert auto_dtype(False, {"avx512f", "avx512bw"}) == "float32"  # AVX-512 without its bf16 part
