@@ -19,6 +19,7 @@ ONES = (
 TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
 _VALUES = {w: i for i, w in enumerate(ONES)} | {w: 10 * i for i, w in enumerate(TENS) if i >= 2} | {"nought": 0}
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
+_FRACTIONS = {("a", "half"): ".5", ("a", "quarter"): ".25", ("three", "quarter"): ".75", ("three", "quarters"): ".75"}
 _DECIMAL = ("point", "comma")  # "seven comma five": the decimal comma of many languages, said in English
 NUMBER = r"\d+(?:\.\d+)?"  # a number written in digits
 _DIGITS = re.compile(NUMBER)
@@ -79,6 +80,8 @@ def spoken_numbers(text: str) -> list[str]:
     ['0.5', '0.2', '7.5', '12', '2', '12', '6']
     >>> spoken_numbers("three quarters of an hour, a quarter of an hour, half an hour, three quarters of sixty")
     ['45', '15', '30', '3', '60']
+    >>> spoken_numbers("two and three quarters plus one and a quarter, two and three quarter hours")
+    ['2.75', '1.25', '2.75']
     """
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower())  # "2,400": a thousands separator
     words = re.findall(rf"{NUMBER}|[a-z]+|[,;:?!]", text)  # punctuation ends a number
@@ -115,8 +118,8 @@ def spoken_numbers(text: str) -> list[str]:
             else:
                 total, current = total + current * scale, 0
             last = "scale"
-        elif w == "and" and said and nxt == ["a", "half"]:
-            close(".5")
+        elif w == "and" and said and tuple(nxt) in _FRACTIONS:  # "two and a half", "one and three quarters"
+            close(_FRACTIONS[tuple(nxt)])
             i += 2
         elif w == "and" and said and last == "scale" and nxt[:1] and nxt[0] in _VALUES:
             pass  # "two hundred and five"

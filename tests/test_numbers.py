@@ -28,6 +28,7 @@ from skillcall.numbers import number_words, spoken_numbers
         ("wake me in three quarters of an hour", ["45"]),  # the timer's minutes, not 3
         ("a quarter of an hour then half an hour", ["15", "30"]),
         ("what's three quarters of sixty", ["3", "60"]),  # a fraction of a number stays as said
+        ("four and a quarter minus one and three quarters", ["4.25", "1.75"]),
         ("thanks, that was great", []),
         ("a cat and a dog", []),
     ],
