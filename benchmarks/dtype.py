@@ -10,7 +10,6 @@ process with the finetune params of params.yaml, only ``max_steps`` and ``dtype`
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import add_training_args, print_table, require_base, run_json, train_variant  # noqa: E402
+from benchmarks.harness import compare_variants, train_variant  # noqa: E402
 
 DTYPES = ("bfloat16", "float32")
 
@@ -37,23 +36,16 @@ def matmul_gflops(dtype: str, repeats: int = 200) -> float:
     return round(2 * 300 * 576 * 1536 * repeats / (time.perf_counter() - start) / 1e9, 1)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_training_args(ap, steps=20)
-    ap.add_argument("--one", choices=DTYPES, help=argparse.SUPPRESS)  # internal: train one dtype here
-    args = ap.parse_args()
-    if args.one is not None:
-        print(
-            json.dumps(
-                {"dtype": args.one, "matmul_gflops": matmul_gflops(args.one), **train_variant(args, dtype=args.one)}
-            )
-        )
-        return
-    require_base(args)
+def one(args: argparse.Namespace, dtype: str) -> dict:
+    """The matmul and ``args.steps`` training steps in ``dtype``; what ``dtype: auto`` is on this machine first."""
     from skillcall.models import resolve_dtype
 
-    print(f"dtype: auto is {resolve_dtype('auto')} here")
-    print_table([run_json([sys.executable, __file__, "--one", d, *sys.argv[1:]], ROOT) for d in DTYPES])
+    row = {"dtype": dtype, "auto_here": resolve_dtype("auto"), "matmul_gflops": matmul_gflops(dtype)}
+    return {**row, **train_variant(args, dtype=dtype)}
+
+
+def main() -> None:
+    compare_variants(__doc__, __file__, DTYPES, one, steps=20)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """What the comparison benchmarks share: time training steps, train a finetune variant, run one configuration in a
-child process, print rows as markdown.
+child process, print rows as markdown, and the ``main()`` that does all of it (:func:`compare_variants`).
 
 >>> print_table([{"processes": 1, "s/step": 8.2}, {"processes": 2, "s/step": 9.0}])
 | processes | s/step |
@@ -14,7 +14,9 @@ import argparse
 import json
 import os
 import subprocess
+import sys
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -102,3 +104,19 @@ def step_timer() -> tuple[object, list[float]]:
             times.append(time.perf_counter() - self.t)
 
     return StepTimer(), times
+
+
+def compare_variants(
+    doc: str, script: str, names: Sequence[str], run_one: Callable[[argparse.Namespace, str], dict], steps: int
+) -> None:
+    """The ``main()`` of a side-by-side training benchmark: each of ``names`` runs in its own child process
+    (``script --one NAME``, which prints ``run_one(args, NAME)`` as JSON), then their rows print as one table."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_training_args(ap, steps=steps)
+    ap.add_argument("--one", choices=names, help=argparse.SUPPRESS)  # internal: run one variant here
+    args = ap.parse_args()
+    if args.one is not None:
+        print(json.dumps(run_one(args, args.one)))
+        return
+    require_base(args)
+    print_table([run_json([sys.executable, script, "--one", name, *sys.argv[1:]], ROOT) for name in names])

@@ -11,14 +11,13 @@ data and seed; the final losses should agree to float precision (same loss, diff
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import add_training_args, print_table, require_base, run_json, train_variant  # noqa: E402
+from benchmarks.harness import compare_variants, train_variant  # noqa: E402
 
 WAYS = ("trl", "own")
 
@@ -32,20 +31,17 @@ def trl_fused_loss(model, inputs: dict, num_items_in_batch=None):
     return -out.log_probs.sum() / torch.as_tensor(count, device=out.log_probs.device).clamp(min=1)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_training_args(ap, steps=8)
-    ap.add_argument("--one", choices=WAYS, help=argparse.SUPPRESS)  # internal: run one way here
-    args = ap.parse_args()
-    if args.one is not None:
-        if args.one == "trl":
-            import skillcall.train
+def one(args: argparse.Namespace, way: str) -> dict:
+    """``args.steps`` training steps with the loss of ``way``."""
+    if way == "trl":
+        import skillcall.train
 
-            skillcall.train.learned_token_loss = trl_fused_loss
-        print(json.dumps({"loss_head": args.one, **train_variant(args)}))
-        return
-    require_base(args)
-    print_table([run_json([sys.executable, __file__, "--one", way, *sys.argv[1:]], ROOT) for way in WAYS])
+        skillcall.train.learned_token_loss = trl_fused_loss
+    return {"loss_head": way, **train_variant(args)}
+
+
+def main() -> None:
+    compare_variants(__doc__, __file__, WAYS, one, steps=8)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ repository shipped before (one line per skill: signature and the first sentence 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from dataclasses import replace
@@ -19,7 +18,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.harness import add_training_args, print_table, require_base, run_json, train_variant  # noqa: E402
+from benchmarks.harness import compare_variants, train_variant  # noqa: E402
 
 TEMPLATES = {
     "names": (ROOT / "prompts/system.txt").read_text(encoding="utf-8"),
@@ -47,16 +46,7 @@ def one(args: argparse.Namespace, name: str) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_training_args(ap, steps=20)
-    ap.add_argument("--one", choices=sorted(TEMPLATES), help=argparse.SUPPRESS)  # internal: run one prompt here
-    args = ap.parse_args()
-    if args.one is not None:
-        print(json.dumps(one(args, args.one)))
-        return
-    require_base(args)
-    rows = [run_json([sys.executable, __file__, "--one", name, *sys.argv[1:]], ROOT) for name in TEMPLATES]
-    print_table(rows)
+    compare_variants(__doc__, __file__, sorted(TEMPLATES), one, steps=20)
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ def device() -> str:
 
 def auto_dtype(cuda_bf16: bool, cpu_flags: set[str]) -> str:
     """The dtype ``dtype: auto`` means: bfloat16 where the hardware multiplies it natively (a CUDA GPU with bf16, a
-    CPU with AVX512-BF16 or AMX: ~4x the fp32 matmul speed on this repository's 2-core EPYC), else float32 (bf16
-    emulated in fp32 would only cost time).
+    CPU with AVX512-BF16 or AMX: ~4x the fp32 matmul speed on this repository's 2-core EPYC), else float32 (without bf16
+    instructions the gain is gone; not measured here).
 
     >>> auto_dtype(False, {"avx2", "avx512f", "avx512_bf16"}), auto_dtype(False, {"avx2", "avx512f"})
     ('bfloat16', 'float32')
