@@ -21,6 +21,8 @@ _VALUES = {w: i for i, w in enumerate(ONES)} | {w: 10 * i for i, w in enumerate(
 _SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 _FRACTIONS = {("a", "half"): ".5", ("a", "quarter"): ".25", ("three", "quarter"): ".75", ("three", "quarters"): ".75"}
 _DECIMAL = ("point", "comma")  # "seven comma five": the decimal comma of many languages, said in English
+_CURRENCY = {"dollar", "dollars", "buck", "bucks", "pound", "pounds", "quid", "euro", "euros"}
+_NOTES = {"fiver": "5", "fivers": "5", "tenner": "10", "tenners": "10"}  # "two fivers" is said as 2*5: both numbers
 NUMBER = r"\d+(?:\.\d+)?"  # a number written in digits
 _DIGITS = re.compile(NUMBER)
 
@@ -82,6 +84,8 @@ def spoken_numbers(text: str) -> list[str]:
     ['45', '15', '30', '3', '60']
     >>> spoken_numbers("two and three quarters plus one and a quarter, two and three quarter hours")
     ['2.75', '1.25', '2.75']
+    >>> spoken_numbers("a dollar seventy five, four pounds and fifty pence, a tenner, two fivers, five grand")
+    ['1.75', '4.5', '10', '2', '5', '5000']
     """
     text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", text.lower())  # "2,400": a thousands separator
     words = re.findall(rf"{NUMBER}|[a-z]+|[,;:?!]", text)  # punctuation ends a number
@@ -123,6 +127,17 @@ def spoken_numbers(text: str) -> list[str]:
             i += 2
         elif w == "and" and said and last == "scale" and nxt[:1] and nxt[0] in _VALUES:
             pass  # "two hundred and five"
+        elif w in _CURRENCY and (cents := _cents(words[i + 1 :])) and (said or words[i - 1 : i] in (["a"], ["one"])):
+            if not said:  # "a dollar seventy five"
+                current, said = 1, True
+            close(f".{cents[0]:02d}".rstrip("0"))  # "four pounds fifty": 4.5
+            i += cents[1]
+        elif w == "grand" and said:  # "five grand": 5000
+            total, current = total + current * 1000, 0
+            last = "scale"
+        elif w in _NOTES:
+            close()
+            out.append(_NOTES[w])
         elif w == "dozen":  # "seven dozen" is said as 7*12: both numbers
             close()
             out.append("12")
@@ -151,6 +166,22 @@ def spoken_numbers(text: str) -> list[str]:
         i += 1
     close()
     return out
+
+
+def _cents(words: list[str]) -> tuple[int, int] | None:
+    """The cents said right after a currency word and the words they take: "(and) seventy five (cents)" -> (75, 2).
+
+    >>> _cents(["and", "fifty", "pence"]), _cents(["seventy", "five", "each"]), _cents(["five"]), _cents(["for"])
+    ((50, 3), (75, 2), None, None)
+    """
+    n = 1 if words[:1] == ["and"] else 0
+    tens = words[n] if n < len(words) else ""
+    if _VALUES.get(tens, 0) < 10:  # "two dollars five" is rarely 2.05 (but "forty dollars twelve ways" reads 40.12)
+        return None
+    cents, n = _VALUES[tens], n + 1
+    if cents >= 20 and n < len(words) and 0 < _VALUES.get(words[n], 0) < 10:
+        cents, n = cents + _VALUES[words[n]], n + 1
+    return cents, n + (n < len(words) and words[n] in ("cent", "cents", "pence", "p"))
 
 
 def with_numbers(utterance: str) -> str:

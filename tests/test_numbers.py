@@ -29,6 +29,12 @@ from skillcall.numbers import number_words, spoken_numbers
         ("a quarter of an hour then half an hour", ["15", "30"]),
         ("what's three quarters of sixty", ["3", "60"]),  # a fraction of a number stays as said
         ("four and a quarter minus one and three quarters", ["4.25", "1.75"]),
+        ("a flat white is a dollar seventy five what do five cost", ["1.75", "5"]),  # money: dollars.cents
+        ("two pounds and fifty pence times three, one euro twenty", ["2.5", "3", "1.2"]),
+        ("five notebooks at three dollars and two pens", ["5", "3", "2"]),  # "and two" is no price
+        ("jake owes me twenty dollars, twelve quid for the tickets", ["20", "12"]),
+        ("a tenner plus two fivers", ["10", "2", "5"]),  # "two fivers" is said as 2*5
+        ("five grand split four ways, the grand canyon", ["5000", "4"]),
         ("thanks, that was great", []),
         ("a cat and a dog", []),
     ],
