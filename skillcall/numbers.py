@@ -127,7 +127,7 @@ def spoken_numbers(text: str) -> list[str]:
             i += 2
         elif w == "and" and said and last == "scale" and nxt[:1] and nxt[0] in _VALUES:
             pass  # "two hundred and five"
-        elif w in _CURRENCY and (cents := _cents(words[i + 1 :])) and (said or words[i - 1 : i] in (["a"], ["one"])):
+        elif w in _CURRENCY and (cents := _cents(words[i + 1 :])) and (said or words[i - 1 : i] == ["a"]):
             if not said:  # "a dollar seventy five"
                 current, said = 1, True
             close(f".{cents[0]:02d}".rstrip("0"))  # "four pounds fifty": 4.5
