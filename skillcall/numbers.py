@@ -103,6 +103,7 @@ def spoken_numbers(text: str) -> list[str]:
     i = 0
     while i < len(words):
         w, nxt = words[i], words[i + 1 : i + 3]
+        w = "thousand" if w == "grand" and said else w  # "five grand": 5000 ("the grand canyon" stays words)
         if _DIGITS.fullmatch(w):
             close()
             out.append(w)
@@ -132,9 +133,6 @@ def spoken_numbers(text: str) -> list[str]:
                 current, said = 1, True
             close(f".{cents[0]:02d}".rstrip("0"))  # "four pounds fifty": 4.5
             i += cents[1]
-        elif w == "grand" and said:  # "five grand": 5000
-            total, current = total + current * 1000, 0
-            last = "scale"
         elif w in _NOTES:
             close()
             out.append(_NOTES[w])
