@@ -66,8 +66,14 @@ def build_tiny_adapter(
     write_jsonl(root / "val.jsonl", rows[:2])
     # float32 whatever the CPU: the tests built on it compare logits/weights to fp32 rounding (dtype: auto would
     # be bfloat16 on a CPU with AVX512-BF16 and float32 elsewhere)
-    small = {"max_steps": 2, "batch_size": 4, "warmup_steps": 0, "save_steps": 100, "sample_predictions": 0}
-    small |= {"dtype": "float32"}
+    small = {
+        "max_steps": 2,
+        "batch_size": 4,
+        "warmup_steps": 0,
+        "save_steps": 100,
+        "sample_predictions": 0,
+        "dtype": "float32",
+    }
     params = replace(load_params("finetune", FinetuneParams), **{**small, **overrides})
     params = replace(params, prompt=replace(params.prompt, other_bias=0.0, copy_bias=0.0))  # answers as learned
     result = train(
