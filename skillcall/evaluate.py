@@ -49,6 +49,7 @@ from skillcall.models import (
 from skillcall.prompting import (
     BIASES,
     CONFIG_FILE,
+    HINTS,
     Prompter,
     PromptError,
     check_prompt_family,
@@ -360,8 +361,8 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
     else:  # any model: its own chat template, with the adapter folder's system prompt and skills
         tokenizer = load_tokenizer(p.model)
         stored = Prompter.load(adapter, AutoTokenizer.from_pretrained(adapter))
-        system, numbers = stored.system, stored.numbers
-        default = Prompter("chat", system, tokenizer, numbers=numbers) if tokenizer.chat_template else None
+        system, hints = stored.system, {name: getattr(stored, name) for name in HINTS}
+        default = Prompter("chat", system, tokenizer, **hints) if tokenizer.chat_template else None
         model, skills, source, expecter = p.model, adapter_skills(adapter), "chat", p.model
         adapter = None
     stored = {k: getattr(default, k) for k in (*BIASES, "copied")} if default else {}
@@ -370,10 +371,9 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
         if default is None:
             raise PromptError(f"{model} has no chat template: give a prompt, e.g. eval.prompt_file: prompts/chatml.txt")
         return Target(model, adapter, replace(default, **decoding), skills, source)
-    system, tokenizer, numbers = (
-        (default.system, default.tokenizer, default.numbers) if default else (system, tokenizer, numbers)
-    )
-    prompter = override_prompter(system, tokenizer, p.prompt, p.prompt_file, numbers)
+    if default:
+        system, tokenizer, hints = default.system, default.tokenizer, {name: getattr(default, name) for name in HINTS}
+    prompter = override_prompter(system, tokenizer, p.prompt, p.prompt_file, **hints)
     if not p.allow_prompt_mismatch:
         check_prompt_family(prompter, default.family if default else None, p.prompt_file or "eval.prompt", expecter)
     return Target(model, adapter, replace(prompter, **decoding), skills, p.prompt_file or "inline")

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from skillcall.addressee import with_addressee
 from skillcall.numbers import with_numbers
 from skillcall.skills import OTHER, Skills
 
@@ -31,6 +32,10 @@ _DUMMY_USER = "hello"  # any utterance: the completion does not depend on it
 
 
 BIASES = ("other_bias", "copy_bias")  # the Prompter's decoding offsets (nats) that eval and predict may override
+HINTS = (
+    "numbers",
+    "addressee",
+)  # the Prompter's lines appended to the user text: part of what the model was trained on
 
 
 class PromptError(ValueError):
@@ -43,6 +48,7 @@ class PromptParams:
     system_template: str = "prompts/system.txt"  # has one {skills} or {names} placeholder
     raw_template: str = "prompts/llama2.txt"  # used when mode == "raw"; {system}, {user}, {answer}
     numbers: bool = False  # append the numbers the utterance says, in digits, to it ("...\n(numbers: 200, 63)")
+    addressee: bool = False  # append the person in the room it is said to, if any ("mike what's ...\n(said to: mike)")
     other_bias: float = 0.0  # logit (nats) taken from other()'s first token at the answer's first step, at inference
     copy_bias: float = 0.0  # logit (nats) added to the utterance's own words inside a copied argument, at inference
 
@@ -120,6 +126,7 @@ class Prompter:
     tokenizer: Any = None
     raw_template: str | None = None  # the text of the raw prompt file (raw mode)
     numbers: bool = False  # the user text gets the numbers it says in digits (:func:`skillcall.numbers.with_numbers`)
+    addressee: bool = False  # ... and the person it is said to (:func:`skillcall.addressee.with_addressee`)
     other_bias: float = 0.0  # decoding: subtracted from other()'s first-token logit (:mod:`skillcall.generation`)
     copy_bias: float = 0.0  # decoding: added to the utterance's words inside the value of a ``copied`` parameter
     copied: tuple[str, ...] = ()  # "skill.param" names whose values are words the user said (calls.copied_params)
@@ -145,7 +152,10 @@ class Prompter:
         system_text = Path(params.system_template).read_text(encoding="utf-8")
         raw = read_raw_template(params.raw_template) if params.mode == "raw" else None
         system = render_system_prompt(skills, system_text)
-        prompter = cls(params.mode, system, tokenizer, raw, params.numbers, params.other_bias, params.copy_bias)
+        hints = {name: getattr(params, name) for name in HINTS}
+        prompter = cls(
+            params.mode, system, tokenizer, raw, **hints, other_bias=params.other_bias, copy_bias=params.copy_bias
+        )
         if params.other_bias and tokenizer is not None:
             other = prompter.answer_start_token(f"{OTHER}()")
             shared = [name for name in skills if name != OTHER and prompter.answer_start_token(f"{name}(") == other]
@@ -168,6 +178,7 @@ class Prompter:
     def prompt(self, user: str) -> str:
         """The inference text for ``user``, ending exactly where the answer starts."""
         user = with_numbers(user) if self.numbers else user
+        user = with_addressee(user) if self.addressee else user
         if self.mode == "chat":
             return self._chat(user)
         head, _ = self._raw_split()
@@ -211,7 +222,8 @@ class Prompter:
         d = Path(directory)
         d.mkdir(parents=True, exist_ok=True)
         (d / SYSTEM_FILE).write_text(self.system + "\n", encoding="utf-8")
-        config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None, "numbers": self.numbers}
+        config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None}
+        config |= {name: getattr(self, name) for name in HINTS}
         config |= {"other_bias": self.other_bias, "copy_bias": self.copy_bias, "copied": list(self.copied)}
         if self.raw_template is not None:
             (d / RAW_FILE).write_text(self.raw_template + "\n", encoding="utf-8")
@@ -228,15 +240,16 @@ class Prompter:
         config = json.loads(path.read_text(encoding="utf-8"))
         system = (d / config["system_prompt"]).read_text(encoding="utf-8").removesuffix("\n")
         raw = read_raw_template(d / config["raw_template"]) if config.get("raw_template") else None
-        decoding = config.get("other_bias", 0.0), config.get("copy_bias", 0.0), tuple(config.get("copied", ()))
-        return cls(config["mode"], system, tokenizer, raw, config.get("numbers", False), *decoding)
+        hints = {name: config.get(name, False) for name in HINTS}
+        decoding = {name: config.get(name, 0.0) for name in BIASES} | {"copied": tuple(config.get("copied", ()))}
+        return cls(config["mode"], system, tokenizer, raw, **hints, **decoding)
 
 
 def override_prompter(
-    system: str, tokenizer: Any, prompt: str | None, prompt_file: str | None, numbers: bool = False
+    system: str, tokenizer: Any, prompt: str | None, prompt_file: str | None, **hints: bool
 ) -> Prompter:
     """The prompter of a prompt override (eval's ``prompt``/``prompt_file``) with the given system prompt and
-    number hint (the model's own: it was trained with or without it).
+    :data:`HINTS` (the model's own: it was trained with or without them).
 
     ``prompt`` is the text of a raw prompt (``{system}`` ``{user}`` ``{answer}``) or ``"chat"`` for the
     tokenizer's chat template; ``prompt_file`` is a raw prompt file such as ``prompts/mistral.txt``.
@@ -251,14 +264,14 @@ def override_prompter(
     if prompt is not None and prompt_file is not None:
         raise PromptError("give a prompt inline (eval.prompt, --prompt) or as a file (eval.prompt_file), not both")
     if prompt == "chat":
-        return Prompter("chat", system, tokenizer, numbers=numbers)
+        return Prompter("chat", system, tokenizer, **hints)
     if prompt is not None:
         check_raw_template(prompt, "eval.prompt")
-        return Prompter("raw", system, tokenizer, prompt, numbers)
+        return Prompter("raw", system, tokenizer, prompt, **hints)
     if not Path(prompt_file).is_file():
         shipped = ", ".join(sorted(p.name for p in Path("prompts").glob("*.txt"))) or "none here"
         raise PromptError(f"{prompt_file}: no such prompt file (prompts/: {shipped})")
-    return Prompter("raw", system, tokenizer, read_raw_template(prompt_file), numbers)
+    return Prompter("raw", system, tokenizer, read_raw_template(prompt_file), **hints)
 
 
 def check_prompt_family(prompter: Prompter, expected: str | None, where: str, model: str) -> None:

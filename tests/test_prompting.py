@@ -114,16 +114,18 @@ def test_answer_from_cuts_at_the_end_of_turn(chat):
     assert chat.answer_from(' weather(location="Oslo")<|im_end|>\n<|im_start|>user') == 'weather(location="Oslo")'
 
 
-@pytest.mark.parametrize("numbers", [False, True])
+@pytest.mark.parametrize("hints", [(False, False), (True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("mode", ["chat", "raw"])
-def test_save_and_load_round_trip(mode, numbers, tmp_path, tiny_data, smollm2_tokenizer):
-    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), numbers, 1.5, 0.5)
-    p = replace(Prompter.build(params, tiny_data.skills, smollm2_tokenizer), copied=("weather.location",))
+def test_save_and_load_round_trip(mode, hints, tmp_path, tiny_data, smollm2_tokenizer):
+    numbers, addressee = hints
+    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), numbers, addressee)
+    p = Prompter.build(replace(params, other_bias=1.5, copy_bias=0.5), tiny_data.skills, smollm2_tokenizer)
+    p = replace(p, copied=("weather.location",))
     p.save(tmp_path / "adapter")
     q = Prompter.load(tmp_path / "adapter", smollm2_tokenizer)
-    assert (q.mode, q.system, q.raw_template, q.numbers) == (p.mode, p.system, p.raw_template, numbers)
+    assert (q.mode, q.system, q.raw_template, q.numbers, q.addressee) == (p.mode, p.system, p.raw_template, *hints)
     assert (q.other_bias, q.copy_bias, q.copied) == (1.5, 0.5, ("weather.location",))
-    for user in ("hi", "two plus two"):
+    for user in ("hi", "two plus two", "mum what's two plus two"):
         assert q.prompt(user) + q.completion("other()") == p.prompt(user) + p.completion("other()")
 
 
@@ -138,6 +140,16 @@ def test_number_hint_goes_after_the_utterance_in_training_and_inference(mode, ti
     ids, labels = hinted.tokenize(user, 'math(question="200-63")')
     prompt_ids = smollm2_tokenizer(hinted.prompt(user), add_special_tokens=False)["input_ids"]
     assert ids[: len(prompt_ids)] == prompt_ids and set(labels[: len(prompt_ids)]) == {-100}
+
+
+@pytest.mark.parametrize("mode", ["chat", "raw"])
+def test_addressee_hint_goes_after_the_number_hint(mode, tiny_data, smollm2_tokenizer):
+    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), True, True)
+    hinted = Prompter.build(params, tiny_data.skills, smollm2_tokenizer)
+    plain = Prompter.build(replace(params, numbers=False, addressee=False), tiny_data.skills, smollm2_tokenizer)
+    user = "grandpa how much is nineteen times four"
+    assert hinted.prompt(user) == plain.prompt(user + "\n(numbers: 19, 4)\n(said to: grandpa)")
+    assert hinted.prompt("alexa ask grandpa") == plain.prompt("alexa ask grandpa")  # said to the assistant
 
 
 def test_prompter_saved_before_the_number_hint_loads_without_it(tmp_path, tiny_data, smollm2_tokenizer):
