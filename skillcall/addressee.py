@@ -3,11 +3,12 @@
 A 135M model reads "mike what time does the game start" as a time request; the name in front says it is talk
 to someone else (``other()``). :func:`addressee` finds such a vocative: a person's name or a family word as the
 first word after hesitations and openers ("so um kids ...", "hey mike ..."), or a family word as the last word
-("... over there grandpa"). A wake word first ("alexa", "hey computer") means the assistant is addressed: no
-hint, and so does a wake word anywhere ("kids one sec alexa what time is it"). Names that are also common words
-or places ("will", "mark", "austin") are not in the list; a first word followed by a verb of its own ("anna has
-four times as many") is the subject, and a last word after a preposition, a possessive or a verb of calling
-("a story for grandpa", "remind me to call mum") is inside the request: neither is a vocative.
+("... over there grandpa"). A wake word anywhere means the assistant is addressed ("alexa tell mike ...",
+"kids one sec alexa what time is it"): no hint. Names that are also common words or places ("will", "mark",
+"austin") are not in the list. A first word followed by a verb of its own is the subject ("anna has four times
+as many"), unless a pronoun follows the verb ("mum is it cold", "ben did you see": a question put to them); a
+last word after a preposition, a possessive or a verb of calling is inside the request ("a story for grandpa",
+"remind me to call mum"). Neither is a vocative.
 
     >>> addressee("hey mike what time does the game start tonight")
     'mike'
@@ -49,6 +50,7 @@ NAMES = frozenset(
     zara zoe
     """.split()
 )
+_PRONOUNS = frozenset("it you he she they we i there that this me us them".split())
 WAKE = frozenset("alexa siri google computer assistant cortana jarvis".split())
 # words said before the first word that counts: hesitations and openers ("so", "okay", "i mean")
 OPENERS = HESITATIONS | frozenset("so ok okay oh hey hi hello yo well right listen sorry wait i mean like and".split())
@@ -57,7 +59,8 @@ _BOUND = frozenset(
     "the a my your our his her their to for with about of at in on from like call text ring phone message email "
     "tell ask visit meet".split()
 )
-# a first word followed by one of these is the sentence's subject ("grandpa was born in ..."), not a vocative
+# a first word followed by one of these is the sentence's subject ("grandpa was born in ..."), not a vocative,
+# unless a pronoun comes next: a question put to that person ("mum is it cold", "ben did you see")
 _SUBJECT = frozenset(
     "has had have is was are were and needs needed wants wanted says said buys bought gets got gives gave makes made "
     "earns earned owes owed pays paid spends spent saves saved runs ran drives drove reads read scores scored "
@@ -71,8 +74,8 @@ def addressee(text: str) -> str | None:
     start = next((i for i, w in enumerate(said) if w not in OPENERS), None)
     if start is None or WAKE.intersection(said):
         return None
-    first, after = said[start], said[start + 1 : start + 2]
-    if (first in NAMES or first in FAMILY) and not _SUBJECT.intersection(after):
+    first, verb, then = (said[start : start + 3] + ["", ""])[:3]
+    if (first in NAMES or first in FAMILY) and (verb not in _SUBJECT or then in _PRONOUNS):
         return first
     if len(said) > 1 and said[-1] in FAMILY and said[-2] not in _BOUND:
         return said[-1]

@@ -14,6 +14,8 @@ from skillcall.examples import read_examples_dir
         ("i mean uh mum how hot does it get in cairo in august", "mum"),
         ("Ben, how long's left on the oven?", "ben"),
         ("sweetie how long's left on your oven timer", "sweetie"),
+        ("uh mom will it still be raining when you pick me up", "mom"),
+        ("babe did you water the tomatoes yet", "babe"),
         ("is it cold out there in oslo dad", "dad"),
         # said to the assistant: a wake word anywhere
         ("alexa tell mike dinner is ready", None),
