@@ -16,8 +16,8 @@ last word after a preposition, a possessive or a verb of calling is inside the r
     'grandpa'
     >>> addressee("alexa tell mike dinner is ready") is None
     True
-    >>> with_addressee("Babe, can you time 12 minutes on your phone?")
-    'Babe, can you time 12 minutes on your phone?\\n(said to: babe)'
+    >>> addressee("Babe, can you time 12 minutes on your phone?")
+    'babe'
 """
 
 from __future__ import annotations
@@ -80,9 +80,3 @@ def addressee(text: str) -> str | None:
     if len(said) > 1 and said[-1] in FAMILY and said[-2] not in _BOUND:
         return said[-1]
     return None
-
-
-def with_addressee(text: str) -> str:
-    """``text`` plus a line naming the person it is said to, if any (see :func:`addressee`)."""
-    person = addressee(text)
-    return f"{text}\n(said to: {person})" if person else text

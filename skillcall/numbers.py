@@ -4,8 +4,6 @@
 ['one hundred twenty five', 'one hundred and twenty five', 'a hundred twenty five', 'a hundred and twenty five']
 >>> spoken_numbers("uh what's seven hundred um seven hundred and eight divided by twelve")
 ['700', '708', '12']
->>> with_numbers("what's fifteen hundred times twelve")
-"what's fifteen hundred times twelve\\n(numbers: 1500, 12)"
 """
 
 from __future__ import annotations
@@ -24,6 +22,7 @@ _DECIMAL = ("point", "comma")  # "seven comma five": the decimal comma of many l
 _CURRENCY = {"dollar", "dollars", "buck", "bucks", "pound", "pounds", "quid", "euro", "euros"}
 _NOTES = {"fiver": "5", "fivers": "5", "tenner": "10", "tenners": "10"}  # "two fivers" is said as 2*5: both numbers
 NUMBER = r"\d+(?:\.\d+)?"  # a number written in digits
+NUMBER_WORDS = frozenset(_VALUES) | frozenset(_SCALES)  # the words numbers are said with ("seven", "hundred")
 _DIGITS = re.compile(NUMBER)
 
 
@@ -76,6 +75,8 @@ def spoken_numbers(text: str) -> list[str]:
     ['200', '63', '4.5', '19', '31']
     >>> spoken_numbers("eight hundred and seventy six thousand plus two hundred thousand")
     ['876000', '200000']
+    >>> spoken_numbers("three hundred four hundred and fifty, a hundred and forty two a hundred and eight")
+    ['300', '450', '142', '108']
     >>> spoken_numbers("a hundred and five point two five, two and a half hours, a cat, twenty twenty four")
     ['105.25', '2.5', '20', '24']
     >>> spoken_numbers("nought point five, point two, seven comma five, a dozen, two dozen, half a dozen")
@@ -118,6 +119,11 @@ def spoken_numbers(text: str) -> list[str]:
             scale = _SCALES[w]
             if not said:
                 current, said = 1, True
+            if scale == 100 and current >= 100:  # "three hundred four hundred": 300, then 400
+                head = current % 100
+                current -= head
+                close()
+                current, said = head, True
             if scale == 100:
                 current = (current or 1) * 100
             else:
@@ -159,7 +165,7 @@ def spoken_numbers(text: str) -> list[str]:
                 digits += str(ONES.index(words[i + 1]))
                 i += 1
             close(f".{digits}")
-        elif not (w == "a" and nxt[:1] and nxt[0] in _SCALES):
+        else:  # any other word ends the number; "a" before a scale starts the next one ("forty two a hundred")
             close()
         i += 1
     close()
@@ -180,13 +186,3 @@ def _cents(words: list[str]) -> tuple[int, int] | None:
     if cents >= 20 and n < len(words) and 0 < _VALUES.get(words[n], 0) < 10:
         cents, n = cents + _VALUES[words[n]], n + 1
     return cents, n + (n < len(words) and words[n] in ("cent", "cents", "pence", "p"))
-
-
-def with_numbers(utterance: str) -> str:
-    """The utterance with the numbers it says appended in digits (the prompt's number hint); unchanged if none.
-
-    >>> with_numbers("set a timer for ten minutes"), with_numbers("thanks")
-    ('set a timer for ten minutes\\n(numbers: 10)', 'thanks')
-    """
-    numbers = spoken_numbers(utterance)
-    return f"{utterance}\n(numbers: {', '.join(numbers)})" if numbers else utterance

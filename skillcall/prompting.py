@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from skillcall.addressee import with_addressee
-from skillcall.numbers import with_numbers
+from skillcall.addressee import addressee as said_to
+from skillcall.arithmetic import arithmetic as expression
+from skillcall.numbers import spoken_numbers
 from skillcall.skills import OTHER, Skills
 
 MODES = ("chat", "raw")
@@ -32,10 +33,7 @@ _DUMMY_USER = "hello"  # any utterance: the completion does not depend on it
 
 
 BIASES = ("other_bias", "copy_bias")  # the Prompter's decoding offsets (nats) that eval and predict may override
-HINTS = (
-    "numbers",
-    "addressee",
-)  # the Prompter's lines appended to the user text: part of what the model was trained on
+HINTS = ("numbers", "arithmetic", "addressee")  # lines the Prompter appends to the user text (:func:`with_hints`)
 
 
 class PromptError(ValueError):
@@ -48,9 +46,31 @@ class PromptParams:
     system_template: str = "prompts/system.txt"  # has one {skills} or {names} placeholder
     raw_template: str = "prompts/llama2.txt"  # used when mode == "raw"; {system}, {user}, {answer}
     numbers: bool = False  # append the numbers the utterance says, in digits, to it ("...\n(numbers: 200, 63)")
+    arithmetic: bool = False  # append the expression of plain arithmetic ("...\n(math: 640/32)")
     addressee: bool = False  # append the person in the room it is said to, if any ("mike what's ...\n(said to: mike)")
     other_bias: float = 0.0  # logit (nats) taken from other()'s first token at the answer's first step, at inference
     copy_bias: float = 0.0  # logit (nats) added to the utterance's own words inside a copied argument, at inference
+
+
+def with_hints(user: str, numbers: bool = False, arithmetic: bool = False, addressee: bool = False) -> str:
+    """``user`` with a line for each hint that is on and has something to say, each read from ``user`` alone:
+    the numbers said, in digits (:func:`skillcall.numbers.spoken_numbers`), the expression of plain arithmetic
+    (:func:`skillcall.arithmetic.arithmetic`), the person in the room it is said to
+    (:func:`skillcall.addressee.addressee`).
+
+    >>> with_hints("what's six hundred and forty over thirty two", numbers=True, arithmetic=True)
+    "what's six hundred and forty over thirty two\\n(numbers: 640, 32)\\n(math: 640/32)"
+    >>> with_hints("is it twelve degrees in oslo mum", numbers=True, arithmetic=True, addressee=True)
+    'is it twelve degrees in oslo mum\\n(numbers: 12)\\n(said to: mum)'
+    """
+    lines = [user]
+    if numbers and (said := spoken_numbers(user)):
+        lines.append(f"(numbers: {', '.join(said)})")
+    if arithmetic and (expr := expression(user)):
+        lines.append(f"(math: {expr})")
+    if addressee and (person := said_to(user)):
+        lines.append(f"(said to: {person})")
+    return "\n".join(lines)
 
 
 def short_description(description: str) -> str:
@@ -125,8 +145,9 @@ class Prompter:
     system: str  # the rendered system prompt
     tokenizer: Any = None
     raw_template: str | None = None  # the text of the raw prompt file (raw mode)
-    numbers: bool = False  # the user text gets the numbers it says in digits (:func:`skillcall.numbers.with_numbers`)
-    addressee: bool = False  # ... and the person it is said to (:func:`skillcall.addressee.with_addressee`)
+    numbers: bool = False  # the user text gets the numbers it says in digits (:func:`with_hints`)
+    arithmetic: bool = False  # ... the expression it asks for, when it is plain arithmetic
+    addressee: bool = False  # ... and the person in the room it is said to
     other_bias: float = 0.0  # decoding: subtracted from other()'s first-token logit (:mod:`skillcall.generation`)
     copy_bias: float = 0.0  # decoding: added to the utterance's words inside the value of a ``copied`` parameter
     copied: tuple[str, ...] = ()  # "skill.param" names whose values are words the user said (calls.copied_params)
@@ -177,8 +198,7 @@ class Prompter:
 
     def prompt(self, user: str) -> str:
         """The inference text for ``user``, ending exactly where the answer starts."""
-        user = with_numbers(user) if self.numbers else user
-        user = with_addressee(user) if self.addressee else user
+        user = with_hints(user, **{name: getattr(self, name) for name in HINTS})
         if self.mode == "chat":
             return self._chat(user)
         head, _ = self._raw_split()

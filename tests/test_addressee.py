@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from skillcall.addressee import addressee, with_addressee
+from skillcall.addressee import addressee
 from skillcall.examples import read_examples_dir
 
 
@@ -36,11 +36,6 @@ from skillcall.examples import read_examples_dir
 )
 def test_addressee(text, person):
     assert addressee(text) == person
-
-
-def test_with_addressee_appends_a_line_only_when_someone_is_addressed():
-    assert with_addressee("tom can you pull up the weather") == "tom can you pull up the weather\n(said to: tom)"
-    assert with_addressee("what's the weather") == "what's the weather"
 
 
 def test_the_shipped_examples_said_to_a_person_are_other():

@@ -114,18 +114,20 @@ def test_answer_from_cuts_at_the_end_of_turn(chat):
     assert chat.answer_from(' weather(location="Oslo")<|im_end|>\n<|im_start|>user') == 'weather(location="Oslo")'
 
 
-@pytest.mark.parametrize("hints", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize(
+    "hints", [(False, False, False), (True, False, False), (False, True, True), (True, True, True)]
+)
 @pytest.mark.parametrize("mode", ["chat", "raw"])
 def test_save_and_load_round_trip(mode, hints, tmp_path, tiny_data, smollm2_tokenizer):
-    numbers, addressee = hints
-    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), numbers, addressee)
+    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), *hints)
     p = Prompter.build(replace(params, other_bias=1.5, copy_bias=0.5), tiny_data.skills, smollm2_tokenizer)
     p = replace(p, copied=("weather.location",))
     p.save(tmp_path / "adapter")
     q = Prompter.load(tmp_path / "adapter", smollm2_tokenizer)
-    assert (q.mode, q.system, q.raw_template, q.numbers, q.addressee) == (p.mode, p.system, p.raw_template, *hints)
+    assert (q.mode, q.system, q.raw_template) == (p.mode, p.system, p.raw_template)
+    assert (q.numbers, q.arithmetic, q.addressee) == hints
     assert (q.other_bias, q.copy_bias, q.copied) == (1.5, 0.5, ("weather.location",))
-    for user in ("hi", "two plus two", "mum what's two plus two"):
+    for user in ("hi", "two plus two", "mum what's two plus two", "what's two plus two"):
         assert q.prompt(user) + q.completion("other()") == p.prompt(user) + p.completion("other()")
 
 
@@ -143,12 +145,14 @@ def test_number_hint_goes_after_the_utterance_in_training_and_inference(mode, ti
 
 
 @pytest.mark.parametrize("mode", ["chat", "raw"])
-def test_addressee_hint_goes_after_the_number_hint(mode, tiny_data, smollm2_tokenizer):
-    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), True, True)
+def test_hints_go_after_the_utterance_in_their_order(mode, tiny_data, smollm2_tokenizer):
+    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), True, True, True)
     hinted = Prompter.build(params, tiny_data.skills, smollm2_tokenizer)
-    plain = Prompter.build(replace(params, numbers=False, addressee=False), tiny_data.skills, smollm2_tokenizer)
-    user = "grandpa how much is nineteen times four"
-    assert hinted.prompt(user) == plain.prompt(user + "\n(numbers: 19, 4)\n(said to: grandpa)")
+    off = {"numbers": False, "arithmetic": False, "addressee": False}
+    plain = Prompter.build(replace(params, **off), tiny_data.skills, smollm2_tokenizer)
+    math, talk = "what's nineteen times four", "grandpa how much is nineteen times four"
+    assert hinted.prompt(math) == plain.prompt(math + "\n(numbers: 19, 4)\n(math: 19*4)")
+    assert hinted.prompt(talk) == plain.prompt(talk + "\n(numbers: 19, 4)\n(said to: grandpa)")
     assert hinted.prompt("alexa ask grandpa") == plain.prompt("alexa ask grandpa")  # said to the assistant
 
 

@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+
+from skillcall.arithmetic import arithmetic
+from skillcall.calls import parse_call
+from skillcall.examples import read_examples_dir
+
+
+@pytest.mark.parametrize(
+    "said, expression",
+    [
+        ("hey computer six hundred and forty over thirty two", "640/32"),
+        ("what's twelve and seven", "12+7"),
+        ("two hundred and five and three", "205+3"),
+        ("what is two and three quarters times four", "2.75*4"),
+        ("um what's a hundred take away one", "100-1"),
+        ("minus four times minus nine", "-4*-9"),
+        ("What is -18/3?", "-18/3"),
+        ("calc 17*23", "17*23"),
+        ("ten to the power of three", "10**3"),
+        ("the square root of one thousand and twenty four", "sqrt(1024)"),
+        ("what's nine squared please", "9**2"),
+        ("what's thirty five percent of nineteen hundred", "35/100*1900"),
+        ("average of 88, 92, 79, 95?", "(88+92+79+95)/4"),
+        ("what's the mean of three hundred four hundred and fifty and five hundred and twenty", "(300+450+520)/3"),
+        # not one operation on numbers: no reading
+        ("a hundred and five", None),
+        ("two and three quarters", None),
+        ("twelve minus five then divide by two", None),
+        ("What's 3.14 × 7²?", None),
+        ("what's two point five million divided by five hundred", None),
+        ("seven hundred um seven hundred and eight divided by twelve", None),
+        ("the number to call is oh eight hundred double four nine", None),
+        ("set a timer for ten minutes", None),
+        ("what's the average rainfall in london", None),
+        ("grandpa what's nineteen times four", None),
+    ],
+)
+def test_arithmetic(said, expression):
+    assert arithmetic(said) == expression
+
+
+def test_the_reading_of_the_shipped_examples_is_their_answer():
+    """The hint is only worth its line if it is right: every hand example it reads is a math example whose
+    question is exactly that expression (a wrong reading would teach the model to copy a wrong one)."""
+    _, files = read_examples_dir(Path(__file__).parent.parent / "examples")
+    read = [(pair, arithmetic(pair.user)) for f in files for pair in f.examples]
+    read = [(pair, expression) for pair, expression in read if expression]
+    assert len(read) >= 100
+    wrong = [pair.file for pair, expression in read if parse_call(pair.answer).args != (("question", expression),)]
+    assert len(wrong) <= len(read) // 50, wrong
