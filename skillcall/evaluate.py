@@ -49,10 +49,10 @@ from skillcall.models import (
 from skillcall.prompting import (
     BIASES,
     CONFIG_FILE,
-    HINTS,
     Prompter,
     PromptError,
     check_prompt_family,
+    hints_of,
     override_prompter,
 )
 from skillcall.skills import OTHER, Skills
@@ -361,7 +361,7 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
     else:  # any model: its own chat template, with the adapter folder's system prompt and skills
         tokenizer = load_tokenizer(p.model)
         stored = Prompter.load(adapter, AutoTokenizer.from_pretrained(adapter))
-        system, hints = stored.system, {name: getattr(stored, name) for name in HINTS}
+        system, hints = stored.system, hints_of(stored)
         default = Prompter("chat", system, tokenizer, **hints) if tokenizer.chat_template else None
         model, skills, source, expecter = p.model, adapter_skills(adapter), "chat", p.model
         adapter = None
@@ -372,7 +372,7 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
             raise PromptError(f"{model} has no chat template: give a prompt, e.g. eval.prompt_file: prompts/chatml.txt")
         return Target(model, adapter, replace(default, **decoding), skills, source)
     if default:
-        system, tokenizer, hints = default.system, default.tokenizer, {name: getattr(default, name) for name in HINTS}
+        system, tokenizer, hints = default.system, default.tokenizer, hints_of(default)
     prompter = override_prompter(system, tokenizer, p.prompt, p.prompt_file, **hints)
     if not p.allow_prompt_mismatch:
         check_prompt_family(prompter, default.family if default else None, p.prompt_file or "eval.prompt", expecter)

@@ -36,6 +36,11 @@ BIASES = ("other_bias", "copy_bias")  # the Prompter's decoding offsets (nats) t
 HINTS = ("numbers", "arithmetic", "addressee")  # lines the Prompter appends to the user text (:func:`with_hints`)
 
 
+def hints_of(source: Any) -> dict[str, bool]:
+    """The :data:`HINTS` flags of a Prompter or PromptParams, by name."""
+    return {name: getattr(source, name) for name in HINTS}
+
+
 class PromptError(ValueError):
     pass
 
@@ -173,10 +178,8 @@ class Prompter:
         system_text = Path(params.system_template).read_text(encoding="utf-8")
         raw = read_raw_template(params.raw_template) if params.mode == "raw" else None
         system = render_system_prompt(skills, system_text)
-        hints = {name: getattr(params, name) for name in HINTS}
-        prompter = cls(
-            params.mode, system, tokenizer, raw, **hints, other_bias=params.other_bias, copy_bias=params.copy_bias
-        )
+        biases = {"other_bias": params.other_bias, "copy_bias": params.copy_bias}
+        prompter = cls(params.mode, system, tokenizer, raw, **hints_of(params), **biases)
         if params.other_bias and tokenizer is not None:
             other = prompter.answer_start_token(f"{OTHER}()")
             shared = [name for name in skills if name != OTHER and prompter.answer_start_token(f"{name}(") == other]
@@ -198,7 +201,7 @@ class Prompter:
 
     def prompt(self, user: str) -> str:
         """The inference text for ``user``, ending exactly where the answer starts."""
-        user = with_hints(user, **{name: getattr(self, name) for name in HINTS})
+        user = with_hints(user, **hints_of(self))
         if self.mode == "chat":
             return self._chat(user)
         head, _ = self._raw_split()
@@ -243,7 +246,7 @@ class Prompter:
         d.mkdir(parents=True, exist_ok=True)
         (d / SYSTEM_FILE).write_text(self.system + "\n", encoding="utf-8")
         config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None}
-        config |= {name: getattr(self, name) for name in HINTS}
+        config |= hints_of(self)
         config |= {"other_bias": self.other_bias, "copy_bias": self.copy_bias, "copied": list(self.copied)}
         if self.raw_template is not None:
             (d / RAW_FILE).write_text(self.raw_template + "\n", encoding="utf-8")
