@@ -178,7 +178,7 @@ class Prompter:
         system_text = Path(params.system_template).read_text(encoding="utf-8")
         raw = read_raw_template(params.raw_template) if params.mode == "raw" else None
         system = render_system_prompt(skills, system_text)
-        biases = {"other_bias": params.other_bias, "copy_bias": params.copy_bias}
+        biases = {name: getattr(params, name) for name in BIASES}
         prompter = cls(params.mode, system, tokenizer, raw, **hints_of(params), **biases)
         if params.other_bias and tokenizer is not None:
             other = prompter.answer_start_token(f"{OTHER}()")
@@ -247,7 +247,7 @@ class Prompter:
         (d / SYSTEM_FILE).write_text(self.system + "\n", encoding="utf-8")
         config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None}
         config |= hints_of(self)
-        config |= {"other_bias": self.other_bias, "copy_bias": self.copy_bias, "copied": list(self.copied)}
+        config |= {name: getattr(self, name) for name in BIASES} | {"copied": list(self.copied)}
         if self.raw_template is not None:
             (d / RAW_FILE).write_text(self.raw_template + "\n", encoding="utf-8")
             config["raw_template"] = RAW_FILE

@@ -92,6 +92,7 @@ class FinetuneParams:
     processes: int = 1  # data-parallel ranks (torchrun); global batch = batch_size * grad_accum * processes
     length_group: int = 1  # batches drawn together and sorted by length (less padding); 1 = plain random batches
     eval_rows: int = 0  # rows of the fixed val subset scored every eval_steps; 0 = all; the final val_loss uses all
+    arithmetic_dropout: float = 0.0  # share of train rows shown without the arithmetic line (:func:`dropped`)
 
 
 def file_sha256(paths: list[str | Path]) -> dict[str, str]:
@@ -101,11 +102,30 @@ def file_sha256(paths: list[str | Path]) -> dict[str, str]:
     return out
 
 
-def tokenize_rows(rows: list[Row], prompter: Prompter) -> list[dict]:
-    """``[{"input_ids", "labels"}]``: the prompt-completion pair of each row, labels -100 on the prompt."""
+def dropped(user: str, share: float, seed: int) -> bool:
+    """Whether a train row is one of the ``share`` of rows shown without the arithmetic line: a hash of the seed and
+    the utterance, so the same rows in every run with that seed, whatever their order.
+
+    >>> dropped("what's nine times nine", 0.0, 0), dropped("what's nine times nine", 1.0, 0)
+    (False, True)
+    >>> sum(dropped(f"row {i}", 0.5, 0) for i in range(1000))
+    493
+    """
+    digest = hashlib.sha256(f"{seed}:{user}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < share
+
+
+def tokenize_rows(rows: list[Row], prompter: Prompter, arithmetic_dropout: float = 0.0, seed: int = 0) -> list[dict]:
+    """``[{"input_ids", "labels"}]``: the prompt-completion pair of each row, labels -100 on the prompt.
+
+    ``arithmetic_dropout``: that share of the rows (:func:`dropped`) is prompted without the arithmetic hint, so
+    the model still learns to turn spoken arithmetic into an expression itself (word problems get no hint).
+    """
+    plain = replace(prompter, arithmetic=False)
     out = []
     for row in rows:
-        input_ids, labels = prompter.tokenize(row.user, row.answer)
+        chosen = plain if prompter.arithmetic and dropped(row.user, arithmetic_dropout, seed) else prompter
+        input_ids, labels = chosen.tokenize(row.user, row.answer)
         out.append({"input_ids": input_ids, "labels": labels})
     return out
 
@@ -414,7 +434,8 @@ def train(
     model, tokenizer = load_base(str(base_model), p.quantization, p.dtype)
     copied = copied_params([(r.user, r.answer) for r in train_rows], skills)  # for the copy bias at inference
     prompter = replace(Prompter.build(p.prompt, skills, tokenizer), copied=copied)
-    train_examples, val_examples = tokenize_rows(train_rows, prompter), tokenize_rows(val_rows, prompter)
+    train_examples = tokenize_rows(train_rows, prompter, p.arithmetic_dropout, p.seed)
+    val_examples = tokenize_rows(val_rows, prompter)
     check_learnable(train_examples, [r.file for r in train_rows], p.max_length)
     check_learnable(val_examples, [r.file for r in val_rows], p.max_length)
     n = shared_prefix_length(train_examples + val_examples) if p.share_prefix else 0

@@ -11,7 +11,7 @@ from transformers import TrainerCallback
 from trl import SFTTrainer
 from wandb_files import artifacts, config, history, run_dirs
 
-from skillcall.dataset import read_rows
+from skillcall.dataset import Row, read_rows
 from skillcall.generation import generate
 from skillcall.models import QuantizationError, auto_dtype, check_quantization, load_trained, resolve_dtype
 from skillcall.params import load_params
@@ -84,6 +84,22 @@ def test_shared_prefix_is_the_system_turn(tiny_data, chat, smollm2_tokenizer):
     assert prefix.startswith(f"<|im_start|>system\n{chat.system}<|im_end|>\n")
     assert all(chat.prompt(r.user).startswith(prefix) for r in read_rows(tiny_data.train))
     assert all(e["labels"][n] == -100 for e in examples)  # the first learned label is scored by the suffix pass
+
+
+def test_arithmetic_dropout_leaves_the_math_line_out_of_that_share_of_rows(tiny_data, smollm2_tokenizer):
+    prompter = Prompter.build(replace(PROMPT, arithmetic=True), tiny_data.skills, smollm2_tokenizer)
+    products = [Row(f"what's {a} times 7", f'math(question="{a}*7")', "math", "hand", "m") for a in range(10, 50)]
+    rows = [*products, Row("thanks that was great", "other()", "other", "hand", "o")]
+
+    def lines(rows: list[Row], share: float) -> list[int]:
+        examples = tokenize_rows(rows, prompter, share, seed=0)
+        return [smollm2_tokenizer.decode(e["input_ids"]).count("(math: ") for e in examples]
+
+    assert lines(rows, 0.0) == [1] * 40 + [0]
+    half = lines(rows, 0.5)
+    assert 10 < half[:40].count(0) < 30 and half[40] == 0  # about half of the 40 products lose the line
+    assert lines(rows[::-1], 0.5) == half[::-1]  # the same rows whatever their order
+    assert lines(rows, 1.0) == [0] * 41
 
 
 def test_file_hashes_follow_the_content(tmp_path):
