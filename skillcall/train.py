@@ -423,6 +423,8 @@ def train(
     """
     if p.share_prefix and p.gradient_checkpointing:
         raise ValueError("finetune.share_prefix and finetune.gradient_checkpointing cannot both be true")
+    if not 0.0 <= p.arithmetic_dropout <= 1.0:
+        raise ValueError(f"finetune.arithmetic_dropout is a share of rows in [0, 1], got {p.arithmetic_dropout}")
     # joins the torchrun group (gloo on a CPU, nccl on GPUs) and picks this rank's GPU before the model is loaded
     state = PartialState(cpu=device() == "cpu")
     main = state.is_main_process

@@ -71,6 +71,18 @@ def test_guard_raises_when_no_answer_token_is_left(tiny_data, chat):
         check_learnable(examples, [r.file for r in rows], max_length=prompt_len)
 
 
+def test_training_refuses_an_arithmetic_dropout_that_is_no_share(tiny_model_dir, tiny_data, tmp_path):
+    with pytest.raises(ValueError, match=r"finetune.arithmetic_dropout is a share of rows in \[0, 1\], got 1.5"):
+        train(
+            tiny_params(arithmetic_dropout=1.5),
+            tiny_model_dir,
+            tiny_data.train,
+            tiny_data.val,
+            tiny_data.skills,
+            tmp_path,
+        )
+
+
 def test_training_refuses_to_start_without_learnable_tokens(tiny_model_dir, tiny_data, tmp_path):
     with pytest.raises(NoLearnableTokensError, match="tiny:1"):
         train(tiny_params(max_length=20), tiny_model_dir, tiny_data.train, tiny_data.val, tiny_data.skills, tmp_path)
