@@ -197,30 +197,45 @@ class CopyBias:
     words the user said), and to the tokens that close the value: the value leans towards the utterance's words
     and their end, away from invented ones ("what time is it in the outer hebrides" -> not ``location="Orange"``).
     A word counts as said, lower case and capitalised, with and without a leading space; hesitations ("um", "er")
-    do not count. Other parameters (a duration in digits, a math expression, a closed set) and the call's name are
-    untouched.
+    do not count. Inside a ``location`` the place hint's spelling of the place (``places``, one per row, "" for
+    none) counts as said too: "kwala lumpur" leans to ``Kuala Lumpur``. Other parameters (a duration in digits, a
+    math expression, a closed set) and the call's name are untouched.
     """
 
-    def __init__(self, tokenizer: Any, users: list[str], copied: tuple[str, ...], bias: float, prompt_len: int):
+    def __init__(
+        self,
+        tokenizer: Any,
+        users: list[str],
+        copied: tuple[str, ...],
+        bias: float,
+        prompt_len: int,
+        places: list[str] | None = None,
+    ):
         import torch
 
         self.tokenizer, self.copied, self.bias, self.prompt_len = tokenizer, set(copied), bias, prompt_len
         ends = quote_tokens(tokenizer)
-        self.boosted = []
-        for user in users:
-            spoken = [w for w in words(user) if w not in HESITATIONS]
+
+        def boosted(text: str) -> Any:
+            spoken = [w for w in words(text) if w not in HESITATIONS]
             forms = {f"{space}{form}" for w in spoken for form in (w, w.capitalize()) for space in ("", " ")}
             ids = {i for form in forms for i in tokenizer(form, add_special_tokens=False)["input_ids"]}
-            self.boosted.append(torch.cat([torch.tensor(sorted(ids), dtype=torch.long), ends]).unique())
+            return torch.cat([torch.tensor(sorted(ids), dtype=torch.long), ends]).unique()
+
+        self.boosted = [boosted(user) for user in users]
+        self.located = [
+            boosted(f"{user} {place}") for user, place in zip(users, places or [""] * len(users), strict=True)
+        ]
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
-        rows = [i for i, text in enumerate(texts) if open_value(text) in self.copied]
-        if not rows:
+        values = [(i, value) for i, text in enumerate(texts) if (value := open_value(text)) in self.copied]
+        if not values:
             return scores
         scores = scores.clone()
-        for i in rows:
-            scores[i, self.boosted[i].to(scores.device)] += self.bias
+        for i, value in values:
+            ids = self.located[i] if value.endswith(".location") else self.boosted[i]
+            scores[i, ids.to(scores.device)] += self.bias
         return scores
 
 
@@ -245,6 +260,7 @@ def generate_batch(
     constraint: Constraint | None = None,
     bias: tuple[int, float] | None = None,
     users: list[str] | None = None,
+    places: list[str] | None = None,
 ) -> list[str]:
     """Greedy answers for one batch of tokenised prompts, each stopped at the end of the turn or a newline.
 
@@ -253,7 +269,8 @@ def generate_batch(
     mask (transformers derives them from it), so padding does not shift any token's position.
     With ``prefix_len == 0`` this is plain left padding. ``constraint``: only calls of its grammar come out.
     ``bias``: (token, logit offset) applied at the first step (:class:`FirstStepBias`), e.g. other()'s lowered.
-    ``users``: the prompts' utterances, for the prompter's copy bias (:class:`CopyBias`); None = no copy bias.
+    ``users``: the prompts' utterances, for the prompter's copy bias (:class:`CopyBias`); None = no copy bias;
+    ``places``: their place hints' names (:meth:`Prompter.place`).
     """
     import copy
 
@@ -278,7 +295,7 @@ def generate_batch(
     if bias is not None:
         processors.append(FirstStepBias(*bias, input_ids.shape[1]))
     if users is not None and prompter.copy_bias and prompter.copied:
-        processors.append(CopyBias(tokenizer, users, prompter.copied, prompter.copy_bias, input_ids.shape[1]))
+        processors.append(CopyBias(tokenizer, users, prompter.copied, prompter.copy_bias, input_ids.shape[1], places))
     if constraint is not None:
         processors.append(constraint.processor(len(prompts), input_ids.shape[1]))
     with torch.inference_mode():
@@ -339,6 +356,7 @@ def generate(
             constraint,
             bias,
             [users[i] for i in chunk],
+            [prompter.place(users[i]) for i in chunk],
         )
         latency_ms = shared_ms + (time.perf_counter() - began) * 1000 / len(chunk)
         for i, text in zip(chunk, texts, strict=True):

@@ -23,6 +23,7 @@ from typing import Any
 from skillcall.addressee import addressee as said_to
 from skillcall.arithmetic import arithmetic as expression
 from skillcall.numbers import spoken_numbers
+from skillcall.places import place
 from skillcall.skills import OTHER, Skills
 
 MODES = ("chat", "raw")
@@ -33,7 +34,12 @@ _DUMMY_USER = "hello"  # any utterance: the completion does not depend on it
 
 
 BIASES = ("other_bias", "copy_bias")  # the Prompter's decoding offsets (nats) that eval and predict may override
-HINTS = ("numbers", "arithmetic", "addressee")  # lines the Prompter appends to the user text (:func:`with_hints`)
+HINTS = (
+    "numbers",
+    "arithmetic",
+    "addressee",
+    "places",
+)  # lines the Prompter appends to the user text (:func:`with_hints`)
 
 
 def hints_of(source: Any) -> dict[str, bool]:
@@ -53,15 +59,18 @@ class PromptParams:
     numbers: bool = False  # append the numbers the utterance says, in digits, to it ("...\n(numbers: 200, 63)")
     arithmetic: bool = False  # append the expression of plain arithmetic ("...\n(math: 640/32)")
     addressee: bool = False  # append the person in the room it is said to, if any ("mike what's ...\n(said to: mike)")
+    places: bool = False  # append the place it names, as an atlas spells it ("kwala lumpur ...\n(place: Kuala Lumpur)")
     other_bias: float = 0.0  # logit (nats) taken from other()'s first token at the answer's first step, at inference
     copy_bias: float = 0.0  # logit (nats) added to the utterance's own words inside a copied argument, at inference
 
 
-def with_hints(user: str, numbers: bool = False, arithmetic: bool = False, addressee: bool = False) -> str:
+def with_hints(
+    user: str, numbers: bool = False, arithmetic: bool = False, addressee: bool = False, places: bool = False
+) -> str:
     """``user`` with a line for each hint that is on and has something to say, each read from ``user`` alone:
     the numbers said, in digits (:func:`skillcall.numbers.spoken_numbers`), the expression of plain arithmetic
     (:func:`skillcall.arithmetic.arithmetic`), the person in the room it is said to
-    (:func:`skillcall.addressee.addressee`).
+    (:func:`skillcall.addressee.addressee`), the place it names (:func:`skillcall.places.place`).
 
     >>> with_hints("what's six hundred and forty over thirty two", numbers=True, arithmetic=True)
     "what's six hundred and forty over thirty two\\n(numbers: 640, 32)\\n(math: 640/32)"
@@ -75,6 +84,8 @@ def with_hints(user: str, numbers: bool = False, arithmetic: bool = False, addre
         lines.append(f"(math: {expr})")
     if addressee and (person := said_to(user)):
         lines.append(f"(said to: {person})")
+    if places and (named := place(user)):
+        lines.append(f"(place: {named})")
     return "\n".join(lines)
 
 
@@ -152,7 +163,8 @@ class Prompter:
     raw_template: str | None = None  # the text of the raw prompt file (raw mode)
     numbers: bool = False  # the user text gets the numbers it says in digits (:func:`with_hints`)
     arithmetic: bool = False  # ... the expression it asks for, when it is plain arithmetic
-    addressee: bool = False  # ... and the person in the room it is said to
+    addressee: bool = False  # ... the person in the room it is said to
+    places: bool = False  # ... and the place it names, as an atlas spells it
     other_bias: float = 0.0  # decoding: subtracted from other()'s first-token logit (:mod:`skillcall.generation`)
     copy_bias: float = 0.0  # decoding: added to the utterance's words inside the value of a ``copied`` parameter
     copied: tuple[str, ...] = ()  # "skill.param" names whose values are words the user said (calls.copied_params)
@@ -207,6 +219,15 @@ class Prompter:
         head, _ = self._raw_split()
         values = {"system": self.system, "user": user}
         return re.sub(r"\{(system|user)\}", lambda m: values[m.group(1)], head)
+
+    def place(self, user: str) -> str:
+        """The place hint's name of the place ``user`` names ("" if none or the hint is off): the copy bias
+        favours it inside a location.
+
+        >>> Prompter("raw", "", raw_template="{user} {answer}", places=True).place("time in hell sinky")
+        'Helsinki'
+        """
+        return (place(user) or "") if self.places else ""
 
     def completion(self, answer: str) -> str:
         """The answer plus whatever the format emits after it (``<|im_end|>\\n`` for ChatML)."""

@@ -107,6 +107,24 @@ def test_copy_bias_raises_the_utterances_words_only_inside_a_copied_value(tiny):
     assert raised('timer(duration="', 'weather(location="Oslo")') == [set(), set()]  # not copied; closed
 
 
+def test_copy_bias_raises_the_place_hints_spelling_only_inside_a_location(tiny):
+    import torch
+
+    from skillcall.generation import CopyBias
+
+    model, prompter = tiny
+    tok = prompter.tokenizer
+    users = ["news about oslo"] * 2  # a place hint that is no word of the utterance: its tokens are all new
+    bias = CopyBias(tok, users, ("weather.location", "news.topic"), 3.0, prompt_len=0, places=["Kuala Lumpur"] * 2)
+    answers = ['weather(location="', 'news(topic="']
+    width = max(len(tok(a)["input_ids"]) for a in answers)
+    ids = [[0] * (width - len(tok(a)["input_ids"])) + tok(a)["input_ids"] for a in answers]
+    location, topic = ((row == 3.0) for row in bias(torch.tensor(ids), torch.zeros(2, model.config.vocab_size)))
+    hinted = tok(" Kuala Lumpur")["input_ids"] + tok("Kuala")["input_ids"]
+    assert all(location[i] for i in hinted) and not any(topic[i] for i in hinted)
+    assert all(location[i] and topic[i] for i in tok(" oslo")["input_ids"])  # the words said: in both
+
+
 @pytest.mark.slow
 def test_a_large_copy_bias_makes_the_value_tokens_of_the_utterance(tiny):
     """Greedy decoding by the random model from inside a location value: without the bias it writes tokens the

