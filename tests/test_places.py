@@ -18,6 +18,9 @@ from skillcall.prompting import Prompter, with_hints
         ("is it raining in denver", "Denver"),  # an English word, but a big city
         ("do i need a jacket in new york", "New York"),  # spelled right, two words
         ("what's happening in burkina faso", "Burkina Faso"),  # a country
+        ("what time is it on vancouver island", "Vancouver Island"),  # a word said after the name makes it another
+        ("any rain due at lake como this week", "Lake Como"),  # ... or before it
+        ("weather in new york city", "New York City"),  # the atlas has the whole name: no word added twice
     ],
 )
 def test_a_place_is_spelled_as_the_atlas_spells_it(utterance, named):
