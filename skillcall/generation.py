@@ -223,9 +223,8 @@ class CopyBias:
             return torch.cat([torch.tensor(sorted(ids), dtype=torch.long), ends]).unique()
 
         self.boosted = [boosted(user) for user in users]
-        self.located = [
-            boosted(f"{user} {place}") for user, place in zip(users, places or [""] * len(users), strict=True)
-        ]
+        named = zip(users, places or [""] * len(users), self.boosted, strict=True)
+        self.located = [boosted(f"{user} {place}") if place else own for user, place, own in named]
 
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)

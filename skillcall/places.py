@@ -89,6 +89,7 @@ def gazetteer() -> tuple[dict[str, tuple[int, str]], dict[str, tuple[int, str]],
     return by_spelling, by_sound, list(by_spelling)
 
 
+@lru_cache(maxsize=4096)  # the prompt and the copy bias both ask for each utterance's place
 def place(text: str) -> str | None:
     """The place ``text`` names, as the atlas spells it, else None (see the module docstring).
 

@@ -34,12 +34,8 @@ _DUMMY_USER = "hello"  # any utterance: the completion does not depend on it
 
 
 BIASES = ("other_bias", "copy_bias")  # the Prompter's decoding offsets (nats) that eval and predict may override
-HINTS = (
-    "numbers",
-    "arithmetic",
-    "addressee",
-    "places",
-)  # lines the Prompter appends to the user text (:func:`with_hints`)
+# the lines the Prompter appends to the user text (:func:`with_hints`)
+HINTS = ("numbers", "arithmetic", "addressee", "places")
 
 
 def hints_of(source: Any) -> dict[str, bool]:
