@@ -99,24 +99,22 @@ def place(text: str) -> str | None:
     (True, True)
     """
     said = re.findall(r"[a-z]+", text.lower())
-    by_spelling, by_sound, spellings = gazetteer()
     for n in (3, 2, 1):
         for start in range(len(said) - n + 1):
             span = said[start : start + n]
             if span[0] in _EDGE or span[-1] in _EDGE:
                 continue
-            if name := _looked_up(span, by_spelling, by_sound, spellings):
+            if name := _looked_up(span):
                 return _with_kind(name, said[start - 1] if start else "", " ".join(said[start + n : start + n + 1]))
     return None
 
 
-def _looked_up(
-    span: list[str], by_spelling: dict[str, tuple[int, str]], by_sound: dict[str, tuple[int, str]], spellings: list[str]
-) -> str | None:
+def _looked_up(span: list[str]) -> str | None:
     """The place ``span`` (1-3 words said) names, by spelling, sound or a close spelling, else None."""
     from rapidfuzz import fuzz, process
     from wordfreq import zipf_frequency
 
+    by_spelling, by_sound, spellings = gazetteer()
     key, zipf = "".join(span), [zipf_frequency(w, "en") for w in span]
     if key in by_spelling and (len(span) > 1 or zipf[0] < KNOWN or (zipf[0] < COMMON and by_spelling[key][0] >= BIG)):
         return by_spelling[key][1]
