@@ -2,9 +2,11 @@
 
 The 135M model gets the operator or the operand order of plain arithmetic wrong now and then ("six hundred and
 forty over thirty two" -> ``640+32``, an average of three numbers divided by 4). :func:`arithmetic` reads the
-requests that are exactly one operation on two numbers, a percentage of a number, a root, a square or cube, or
-the mean of a list, after wake words and "what's"-like openers; anything more (word problems, two operations,
-"7²") gets no reading, and the model answers alone.
+requests that are exactly one operation, after wake words and "what's"-like openers: on two numbers ("plus",
+"subtract A from B", "the difference between", "the product of"), a percentage (of, off, a tip on), a root, a
+square or cube, a fraction ("seven eighths of", "half of", "double"), or the sum or mean of a list; each in the
+form the hand examples in ``examples/math.txt`` write it. Anything more (word problems, two operations, "7²") gets
+no reading, and the model answers alone.
 
     >>> arithmetic("uh what's six hundred and forty over thirty two")
     '640/32'
@@ -12,6 +14,8 @@ the mean of a list, after wake words and "what's"-like openers; anything more (w
     '(33+41+50+62)/4'
     >>> arithmetic("What's 15% of 80?"), arithmetic("nought point five times sixty"), arithmetic("root of 169")
     ('15/100*80', '0.5*60', 'sqrt(169)')
+    >>> arithmetic("subtract eight from fifty"), arithmetic("two plus three all squared"), arithmetic("half of 7")
+    ('50-8', '(2+3)**2', '7/2')
     >>> arithmetic("twelve minus five then divide by two") is None  # two operations
     True
     >>> arithmetic("a hundred and five") is None  # "and" inside a number is no addition
@@ -34,18 +38,48 @@ _OPS = {
 }  # fmt: skip
 _OPENERS = (
     "alexa|hey google|ok google|hey siri|siri|hey computer|computer|so|okay|ok|please|quick|what's|what is|whats|"
-    "how much is|calculate|compute|work out|can you|could you|tell me|give me|calc|do|add|the|um|umm|uh|uhh|er|erm"
+    "how much is|calculate|compute|work out|can you|could you|tell me|give me|calc|do|add|the|um|umm|uh|uhh|er|erm|"
+    "find|what does|what do you get if you|what do you get when you|knock|take|lop"
 )
-_PRE, _POST = rf"(?:(?:{_OPENERS}) )*", r"(?: (?:please|for me|equals|is|then|again|um|uh|er))*"
-_FORMS = {  # pattern -> the expression, {0} {1} the numbers (binary: its operator is the second group)
-    rf"{_N} ({'|'.join(_OPS.values())}) {_N}": None,
-    rf"{_N} (?:percent|per cent) of {_N}": "{0}/100*{1}",
+_PRE, _POST = (
+    rf"(?:(?:{_OPENERS}) )*",
+    r"(?: (?:please|for me|equals?|is|makes?|then|again|dollars|bucks|pounds|euros|um|uh|er))*",
+)
+_OF = r"(?:percent|per cent)"
+_FRACTIONS = {"halves": 2, "thirds": 3, "quarters": 4, "fourths": 4, "fifths": 5, "sixths": 6, "sevenths": 7,
+              "eighths": 8, "ninths": 9, "tenths": 10}  # fmt: skip
+_FORMS = {  # pattern -> the expression of its numbers {0} {1}, the operator {op} or the fraction {fraction} said
+    rf"{_N} ({'|'.join(_OPS.values())}) {_N}": "{0}{op}{1}",
+    rf"{_N} ({'|'.join(_OPS.values())}) {_N} all squared": "({0}{op}{1})**2",
+    rf"{_N} {_OF} of {_N}": "{0}/100*{1}",
+    rf"(?:a |an )?{_N} {_OF} tip on {_N}": "{0}/100*{1}",
+    rf"{_N} {_OF} off(?: of)? {_N}": "{1}-{0}/100*{1}",
     rf"(?:the )?(?:square )?root of {_N}": "sqrt({0})",
-    rf"{_N} squared": "{0}**2",
-    rf"{_N} cubed": "{0}**3",
+    rf"(?:the )?(?:cube|third) root of {_N}": "{0}**(1/3)",
+    rf"{_N} squared|(?:the )?square of {_N}": "{0}**2",
+    rf"{_N} cubed|(?:the )?cube of {_N}": "{0}**3",
+    rf"subtract {_N} from {_N}|take {_N} (?:away )?from {_N}": "{1}-{0}",
+    rf"(?:the )?difference between {_N} and {_N}": "{max}-{min}",
+    rf"multiply {_N} (?:by|and|with) {_N}|(?:the )?product of {_N} and {_N}": "{0}*{1}",
+    rf"multiply {_N} by itself": "{0}*{0}",
+    rf"divide {_N} by {_N}|(?:the )?quotient of {_N} and {_N}": "{0}/{1}",
+    rf"half of {_N}|halve {_N}": "{0}/2",
+    rf"a third of {_N}": "{0}/3",
+    rf"a quarter of {_N}": "{0}/4",
+    rf"double {_N}": "{0}*2",
+    rf"triple {_N}": "{0}*3",
+    rf"{_N} ({'|'.join(_FRACTIONS)}) of {_N}": "{0}/{fraction}*{1}",
 }
-_PATTERNS = [(re.compile(f"{_PRE}{body}{_POST}"), form) for body, form in _FORMS.items()]
-_MEAN = re.compile(rf"{_PRE}(?:the )?(?:average|mean) of ({_WORD}(?: {_WORD})*){_POST}")
+_LISTS = {  # a list of numbers -> the expression, from their "+"-joined {sum} and {count}
+    rf"(?:the )?(?:average|mean) of ({_WORD}(?: {_WORD})*)": "({sum})/{count}",
+    rf"(?:the )?(?:sum|total) of ({_WORD}(?: {_WORD})*)|add up ({_WORD}(?: {_WORD})*)": "{sum}",
+}
+_LAZY = _N.replace(")*)", ")*?)")  # the same number, as short as it can be: "between a hundred and five and six"
+_PATTERNS = [
+    (re.compile(f"{_PRE}(?:{body.replace(_N, n)}){_POST}"), form) for body, form in _FORMS.items() for n in (_N, _LAZY)
+]
+_LIST_PATTERNS = [(re.compile(f"{_PRE}(?:{body}){_POST}"), form) for body, form in _LISTS.items()]
+_EDIT = re.compile(r"\b(?:no wait|wait no|no sorry|sorry|i mean|actually|make that|make it|scratch that|or rather|no) ")
 
 
 def _number(said: str) -> str | None:
@@ -57,24 +91,48 @@ def _number(said: str) -> str | None:
     return ("-" if unsigned != said else "") + numbers[0] if len(numbers) == 1 else None
 
 
+def _expression(form: str, said: list[str]) -> str | None:
+    """``form`` filled with the numbers ``said`` (and the operator or fraction said between them), or None."""
+    op = fraction = None
+    if "{op}" in form:
+        a, words, b = said
+        if words == "and" and len(spoken_numbers(f"{a} and {b}")) < 2:  # "a hundred and five": one number
+            return None
+        op, said = next(op for op, spoken in _OPS.items() if re.fullmatch(spoken, words)), [a, b]
+    elif "{fraction}" in form:
+        fraction, said = _FRACTIONS[said[1]], [said[0], said[2]]
+    numbers = [_number(s) for s in said]
+    if None in numbers:
+        return None
+    ordered = sorted(numbers, key=float)
+    return form.format(*numbers, op=op, fraction=fraction, min=ordered[0], max=ordered[-1])
+
+
+def _read(text: str) -> str | None:
+    """The expression the whole of ``text`` (lowercase words) asks for, else None."""
+    for pattern, form in _LIST_PATTERNS:
+        listed = pattern.fullmatch(text)
+        numbers = spoken_numbers(next(filter(None, listed.groups()))) if listed else []
+        if len(numbers) > 1:
+            return form.format(sum="+".join(numbers), count=len(numbers))
+    for pattern, form in _PATTERNS:
+        if (match := pattern.fullmatch(text)) and (read := _expression(form, [g for g in match.groups() if g])):
+            return read
+    return None
+
+
 def arithmetic(utterance: str) -> str | None:
-    """The expression ``utterance`` asks for when it is one operation on numbers or a mean, else None."""
+    """The expression ``utterance`` asks for when it is one operation on numbers or a mean, else None.
+
+    A self-correction is read from the words after it: "fifteen percent of ninety sorry twenty percent of ninety"
+    is ``20/100*90``.
+    """
     if re.search(r"[^a-zA-Z0-9\s,.?!'%+*/×÷-]", utterance):  # "7²", "(2+3)*4": more than this reader knows
         return None
-    text = re.sub(r"([-+*/×÷])", r" \1 ", utterance.lower().replace("%", " percent"))
+    text = re.sub(r"(?<=\d),(?=\d{3}\b)", "", utterance.lower().replace("%", " percent"))  # 1,406: one number
+    text = re.sub(r"([-+*/×÷])", r" \1 ", text)
     text = " ".join(re.findall(r"[a-z0-9.']+|[-+*/×÷]", text)).strip(".")
-    if mean := _MEAN.fullmatch(text):
-        numbers = spoken_numbers(mean.group(1))
-        return f"({'+'.join(numbers)})/{len(numbers)}" if len(numbers) >= 2 else None
-    for pattern, form in _PATTERNS:
-        if not (match := pattern.fullmatch(text)):
-            continue
-        said = match.groups()
-        if form is None:  # a binary operation
-            if said[1] == "and" and len(spoken_numbers(" ".join(said))) < 2:  # "a hundred and five": one number
-                return None
-            form = "{0}" + next(op for op, words in _OPS.items() if re.fullmatch(words, said[1])) + "{1}"
-            said = (said[0], said[2])
-        numbers = [_number(s) for s in said]
-        return form.format(*numbers) if None not in numbers else None
+    for said in [text] + [text[edit.end() :] for edit in _EDIT.finditer(text)]:
+        if read := _read(said):
+            return read
     return None
