@@ -4,9 +4,10 @@ The 135M model gets the operator or the operand order of plain arithmetic wrong 
 forty over thirty two" -> ``640+32``, an average of three numbers divided by 4). :func:`arithmetic` reads the
 requests that are exactly one operation, after wake words and "what's"-like openers: on two numbers ("plus",
 "subtract A from B", "the difference between", "the product of"), a percentage (of, off, a tip on), a root, a
-square or cube, a fraction ("seven eighths of", "half of", "double"), or the sum or mean of a list; each in the
-form the hand examples in ``examples/math.txt`` write it. Anything more (word problems, two operations, "7²") gets
-no reading, and the model answers alone.
+square or cube, a fraction ("seven eighths of", "half of", "double"), or the sum or mean of a list; and steps done
+one after another ("subtract twelve from fifty and then double it"); each in the form the hand examples in
+``examples/math.txt`` write it. Anything more (word problems, "five plus three times two", "7²") gets no reading,
+and the model answers alone.
 
     >>> arithmetic("uh what's six hundred and forty over thirty two")
     '640/32'
@@ -16,8 +17,8 @@ no reading, and the model answers alone.
     ('15/100*80', '0.5*60', 'sqrt(169)')
     >>> arithmetic("subtract eight from fifty"), arithmetic("two plus three all squared"), arithmetic("half of 7")
     ('50-8', '(2+3)**2', '7/2')
-    >>> arithmetic("twelve minus five then divide by two") is None  # two operations
-    True
+    >>> arithmetic("twelve minus five then divide by two"), arithmetic("five plus three times two")  # which first?
+    ('(12-5)/2', None)
     >>> arithmetic("a hundred and five") is None  # "and" inside a number is no addition
     True
 """
@@ -25,6 +26,7 @@ no reading, and the model answers alone.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from skillcall.numbers import NUMBER, NUMBER_WORDS, spoken_numbers
 
@@ -56,9 +58,10 @@ _FORMS = {  # pattern -> the expression of its numbers {0} {1}, the operator {op
     rf"{_N} {_OF} off(?: of)? {_N}": "{1}-{0}/100*{1}",
     rf"(?:the )?(?:square )?root of {_N}": "sqrt({0})",
     rf"(?:the )?(?:cube|third) root of {_N}": "{0}**(1/3)",
-    rf"{_N} squared|(?:the )?square of {_N}": "{0}**2",
+    rf"{_N} squared|(?:the )?square of {_N}|square {_N}": "{0}**2",
     rf"{_N} cubed|(?:the )?cube of {_N}": "{0}**3",
     rf"subtract {_N} from {_N}|take {_N} (?:away )?from {_N}": "{1}-{0}",
+    rf"add {_N} to {_N}": "{1}+{0}",
     rf"(?:the )?difference between {_N} and {_N}": "{max}-{min}",
     rf"multiply {_N} (?:by|and|with) {_N}|(?:the )?product of {_N} and {_N}": "{0}*{1}",
     rf"multiply {_N} by itself": "{0}*{0}",
@@ -79,6 +82,23 @@ _PATTERNS = [
     (re.compile(f"{_PRE}(?:{body.replace(_N, n)}){_POST}"), form) for body, form in _FORMS.items() for n in (_N, _LAZY)
 ]
 _LIST_PATTERNS = [(re.compile(f"{_PRE}(?:{body}){_POST}"), form) for body, form in _LISTS.items()]
+_THAT = r"(?:it|that|this|the result|the answer|the total|the sum|whatever you get|the whole thing|the lot|everything)"
+_STEPS = {  # a step done to the result so far -> its operator and operand; said after "then", or as an order
+    rf"(?:add|plus) {_N}(?: to {_THAT})?": ("+", "{0}"),
+    rf"(?:subtract|minus|take away|take off|less) {_N}|take {_N} (?:away|off)": ("-", "{0}"),
+    rf"(?:multiply|times)(?: {_THAT})? by {_N}|times {_N}": ("*", "{0}"),
+    rf"divide(?: {_THAT})? by {_N}|divided by {_N}": ("/", "{0}"),
+    rf"double {_THAT}": ("*", "2"),
+    rf"triple {_THAT}": ("*", "3"),
+    rf"halve {_THAT}": ("/", "2"),
+    rf"square {_THAT}": ("**", "2"),
+    rf"cube {_THAT}": ("**", "3"),
+}
+_STEP_PATTERNS = [(re.compile(f"(?:{body}){_POST}"), step) for body, step in _STEPS.items()]
+_THEN = re.compile(r"(?:and then|then|and after that|after that|and) ")
+_ORDER = re.compile(r"(?:add|subtract|take|multiply|divide|double|triple|halve|square|cube)\b")  # needs no "then"
+_START = re.compile(f"{_PRE}(?:start with )?{_N}")  # "take ninety", the number a chain of steps starts from
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 3}
 _EDIT = re.compile(r"\b(?:no wait|wait no|no sorry|sorry|i mean|actually|make that|make it|scratch that|or rather|no) ")
 
 
@@ -112,8 +132,9 @@ def _read(text: str) -> str | None:
     """The expression the whole of ``text`` (lowercase words) asks for, else None."""
     for pattern, form in _LIST_PATTERNS:
         listed = pattern.fullmatch(text)
-        numbers = spoken_numbers(next(filter(None, listed.groups()))) if listed else []
-        if len(numbers) > 1:
+        said = next(filter(None, listed.groups())) if listed else ""
+        numbers = spoken_numbers(said)
+        if len(numbers) > 1 and not re.search(r"\b(?:point|comma)\b", said):  # "three point two four": 3.2, 4?
             return form.format(sum="+".join(numbers), count=len(numbers))
     for pattern, form in _PATTERNS:
         if (match := pattern.fullmatch(text)) and (read := _expression(form, [g for g in match.groups() if g])):
@@ -121,8 +142,50 @@ def _read(text: str) -> str | None:
     return None
 
 
+def _precedence(expression: str) -> int:
+    """How tightly ``expression``'s outermost operator binds (``_PRECEDENCE``; 4: a number or a call)."""
+    while (flat := re.sub(r"\([^()]*\)", "x", expression)) != expression:
+        expression = flat
+    operators = re.findall(r"(?<=[\w)])(\*\*|[-+*/])", expression)
+    return min((_PRECEDENCE[op] for op in operators), default=4)
+
+
+def _then(left: str, step: tuple[str, str]) -> str:
+    """``left`` with one more step done to it, in as few brackets as it needs: ("50-12", ("*", "2")) -> (50-12)*2."""
+    op, operand = step
+    bracket = _precedence(left) < _PRECEDENCE[op] or (op == "**" and _precedence(left) < 4)
+    return f"({left}){op}{operand}" if bracket else f"{left}{op}{operand}"
+
+
+def _step(text: str) -> tuple[str, str] | None:
+    """The step ``text`` says ("then divide by five" -> ("/", "5")), None if it says none."""
+    for pattern, (op, form) in _STEP_PATTERNS:
+        if (match := pattern.fullmatch(text)) and None not in (numbers := [_number(g) for g in match.groups() if g]):
+            return op, form.format(*numbers)
+    return None
+
+
+@lru_cache(maxsize=4096)
+def _chain(text: str) -> str | None:
+    """The expression of a request done in steps, one after another, else None.
+
+    >>> _chain("subtract twelve from fifty and then double it"), _chain("take ninety subtract fifteen then halve it")
+    ('(50-12)*2', '(90-15)/2')
+    """
+    words = text.split(" ")
+    for cut in range(len(words) - 1, 0, -1):
+        head, tail = " ".join(words[:cut]), " ".join(words[cut:])
+        said = tail[then.end() :] if (then := _THEN.match(tail)) else tail
+        if not (then or _ORDER.match(tail)) or not (step := _step(said)):
+            continue
+        start = _START.fullmatch(head)
+        if left := _read(head) or (start and _number(start.group(1))) or _chain(head):
+            return _then(left, step)
+    return None
+
+
 def arithmetic(utterance: str) -> str | None:
-    """The expression ``utterance`` asks for when it is one operation on numbers or a mean, else None.
+    """The expression ``utterance`` asks for when it is plain arithmetic (above), else None.
 
     A self-correction is read from the words after it: "fifteen percent of ninety sorry twenty percent of ninety"
     is ``20/100*90``.
@@ -133,6 +196,6 @@ def arithmetic(utterance: str) -> str | None:
     text = re.sub(r"([-+*/×÷])", r" \1 ", text)
     text = " ".join(re.findall(r"[a-z0-9.']+|[-+*/×÷]", text)).strip(".")
     for said in [text] + [text[edit.end() :] for edit in _EDIT.finditer(text)]:
-        if read := _read(said):
+        if read := _read(said) or _chain(said):
             return read
     return None

@@ -40,13 +40,20 @@ from skillcall.examples import read_examples_dir
         ("triple fourteen", "14*3"),
         ("add up two four and eight", "2+4+8"),
         ("The sum of 1,250 and 3,400?", "1250+3400"),
+        # steps one after another, in as few brackets as they need
+        ("twelve minus five then divide by two", "(12-5)/2"),
+        ("start with forty take off six and then halve it", "(40-6)/2"),
+        ("multiply seven by three take away four and then square the result", "(7*3-4)**2"),
+        ("half of fifty and then add nine to it", "50/2+9"),
+        ("add two to eight then times that by five", "(8+2)*5"),
         # a self-correction: the words after it
         ("eight times four no wait eight times five", "8*5"),
         ("twenty percent of forty i mean thirty percent of forty", "30/100*40"),
         # not one operation on numbers: no reading
         ("a hundred and five", None),
         ("two and three quarters", None),
-        ("twelve minus five then divide by two", None),
+        ("five plus three times two", None),  # which first? (steps need a "then" or an order)
+        ("it dropped four degrees then another six", None),
         ("What's 3.14 × 7²?", None),
         ("what's two point five million divided by five hundred", None),
         ("seven hundred um seven hundred and eight divided by twelve", None),
