@@ -16,6 +16,7 @@ import json
 import re
 import tokenize
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from skillcall.skills import Skills
@@ -231,12 +232,27 @@ def said(value: str, utterance: str) -> bool:
 
 
 COPIED_SHARE = 0.5  # a parameter is copied when at least this share of its example values are said verbatim
+SPANNED_SHARE = 0.95  # ... spanned when at least this share of its example values are a piece of the utterance
 
 
-def copied_params(examples: list[tuple[str, str]], skills: Skills) -> tuple[str, ...]:
-    """The free-text ``skill.param`` names whose value is, in at least :data:`COPIED_SHARE` of ``examples``
-    (utterance, call) that give it, words of the utterance: places and topics, not durations in digits or math
-    expressions (nor closed sets such as ``add|list``).
+def verbatim(value: str, utterance: str) -> bool:
+    """Whether ``value`` is a piece of ``utterance`` character for character, letters case-blind.
+
+    >>> verbatim("Cities: Skylines 2", "start up cities: skylines 2 please"), verbatim("Cincinnati", "sinsinati")
+    (True, False)
+    """
+    return value.lower() in utterance.lower()
+
+
+def copied_params(
+    examples: list[tuple[str, str]],
+    skills: Skills,
+    share: float = COPIED_SHARE,
+    test: Callable[[str, str], bool] = said,
+) -> tuple[str, ...]:
+    """The free-text ``skill.param`` names whose value is, in at least ``share`` of ``examples`` (utterance, call)
+    that give it, words of the utterance (``test``: :func:`said`; :func:`verbatim` for a piece of it as written):
+    places and topics, not durations in digits or math expressions (nor closed sets such as ``add|list``).
 
     >>> from skillcall.skills import parse_signature
     >>> skills = {s.name: s for s in map(parse_signature, ['weather(location="[p]")', 'timer(duration="[d]")'])}
@@ -249,5 +265,5 @@ def copied_params(examples: list[tuple[str, str]], skills: Skills) -> tuple[str,
         call = validate(answer, skills)
         for name, value in call.args:
             if not skills[call.name].param(name).choices:
-                said_counts.setdefault(f"{call.name}.{name}", []).append(said(value, utterance))
-    return tuple(sorted(k for k, v in said_counts.items() if sum(v) >= COPIED_SHARE * len(v)))
+                said_counts.setdefault(f"{call.name}.{name}", []).append(test(value, utterance))
+    return tuple(sorted(k for k, v in said_counts.items() if sum(v) >= share * len(v)))

@@ -49,6 +49,7 @@ from skillcall.models import (
 from skillcall.prompting import (
     BIASES,
     CONFIG_FILE,
+    SAID,
     Prompter,
     PromptError,
     check_prompt_family,
@@ -365,7 +366,7 @@ def resolve_target(adapter_dir: str | Path, base_model: str | None, p: EvalParam
         default = Prompter("chat", system, tokenizer, **hints) if tokenizer.chat_template else None
         model, skills, source, expecter = p.model, adapter_skills(adapter), "chat", p.model
         adapter = None
-    stored = {k: getattr(default, k) for k in (*BIASES, "copied")} if default else {}
+    stored = {k: getattr(default, k) for k in (*BIASES, *SAID)} if default else {}
     decoding = stored | {k: v for k in BIASES if (v := getattr(p, k)) is not None}
     if p.prompt is None and p.prompt_file is None:
         if default is None:

@@ -238,6 +238,65 @@ class CopyBias:
         return scores
 
 
+_PIECES: dict[int, tuple[Any, dict[str, list[int]], int]] = {}
+_VALUE_SO_FAR = re.compile(r'=\s*"((?:[^"\\]|\\.)*)$')  # the open value's text: 'notes(action="add", note="buy mi'
+
+
+def token_pieces(tokenizer: Any) -> tuple[dict[str, list[int]], int]:
+    """``{text, lower case: the ids of the tokens that decode to it}`` and the longest such text, once per
+    tokenizer: ``" Oslo"`` and ``" oslo"`` are both under ``" oslo"``."""
+    key = id(tokenizer)
+    if key not in _PIECES:  # kept with its tokenizer, so the id stays unique
+        pieces: dict[str, list[int]] = {}
+        for i in range(len(tokenizer)):
+            pieces.setdefault(tokenizer.decode([i]).lower(), []).append(i)
+        _PIECES[key] = (tokenizer, pieces, max(map(len, pieces)))
+    return _PIECES[key][1], _PIECES[key][2]
+
+
+class SpanConstraint:
+    """While a row writes the value of a ``spanned`` parameter (one that is always a piece of the utterance in the
+    train rows: a program's name, a note), only text that continues a piece of that row's utterance may come,
+    starting at the start of a word, and the closing quote only at the end of a word: "launch the epic games
+    launcher" can give ``program="epic games launcher"`` or ``"epic games"``, never an invented ``"ecosystem"``.
+    Letters compare case-blind. A row whose allowed tokens the grammar has all ruled out is left as it is.
+    """
+
+    def __init__(self, tokenizer: Any, users: list[str], spanned: tuple[str, ...], prompt_len: int):
+        self.tokenizer, self.users, self.spanned, self.prompt_len = tokenizer, users, set(spanned), prompt_len
+        self.pieces, self.longest = token_pieces(tokenizer)
+        self.ends = quote_tokens(tokenizer).tolist()
+
+    def allowed(self, user: str, value: str) -> list[int]:
+        """The tokens that may come after ``value`` (the open value so far) for the utterance ``user``."""
+        text, value = user.lower(), value.lower()
+        starts = [i for i, c in enumerate(text) if c.isalnum() and (i == 0 or not text[i - 1].isalnum())]
+        ids: set[int] = set()
+        for start in starts:
+            if not text.startswith(value, start):
+                continue
+            rest = text[start + len(value) :]
+            for n in range(1, min(len(rest), self.longest) + 1):
+                ids.update(self.pieces.get(rest[:n], ()))
+            if value and not (rest[:1].isalnum() and value[-1].isalnum()):  # a word's end (or a mark's)
+                ids.update(self.ends)
+        return sorted(ids)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
+        for i, text in enumerate(texts):
+            if open_value(text) not in self.spanned:
+                continue
+            ids = torch.tensor(self.allowed(self.users[i], _VALUE_SO_FAR.search(text).group(1)), dtype=torch.long)
+            if len(ids) and torch.isfinite(scores[i, ids]).any():
+                kept = scores[i, ids].clone()
+                scores[i] = float("-inf")
+                scores[i, ids] = kept
+        return scores
+
+
 def prefill(model: Any, ids: list[int]) -> Any:
     """The KV cache of ``ids`` (batch 1): computed once, reused by every batch that starts with them."""
     import torch
@@ -297,6 +356,8 @@ def generate_batch(
         processors.append(CopyBias(tokenizer, users, prompter.copied, prompter.copy_bias, input_ids.shape[1], places))
     if constraint is not None:
         processors.append(constraint.processor(len(prompts), input_ids.shape[1]))
+    if users is not None and prompter.spanned:  # after the grammar: it never leaves a row without a token
+        processors.append(SpanConstraint(tokenizer, users, prompter.spanned, input_ids.shape[1]))
     with torch.inference_mode():
         ids = model.generate(
             input_ids=input_ids,

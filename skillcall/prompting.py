@@ -33,6 +33,7 @@ RAW_FILE = "prompt_template.txt"
 _DUMMY_USER = "hello"  # any utterance: the completion does not depend on it
 
 
+SAID = ("copied", "spanned")  # the Prompter's parameter lists for the copy bias and the span constraint
 BIASES = ("other_bias", "copy_bias")  # the Prompter's decoding offsets (nats) that eval and predict may override
 # the lines the Prompter appends to the user text (:func:`with_hints`)
 HINTS = ("numbers", "arithmetic", "addressee", "places")
@@ -58,6 +59,7 @@ class PromptParams:
     places: bool = False  # append the place it names, as an atlas spells it ("kwala lumpur ...\n(place: Kuala Lumpur)")
     other_bias: float = 0.0  # logit (nats) taken from other()'s first token at the answer's first step, at inference
     copy_bias: float = 0.0  # logit (nats) added to the utterance's own words inside a copied argument, at inference
+    spans: bool = False  # at inference, a spanned argument (always a piece of the utterance in train) is only that
 
 
 def with_hints(
@@ -164,6 +166,7 @@ class Prompter:
     other_bias: float = 0.0  # decoding: subtracted from other()'s first-token logit (:mod:`skillcall.generation`)
     copy_bias: float = 0.0  # decoding: added to the utterance's words inside the value of a ``copied`` parameter
     copied: tuple[str, ...] = ()  # "skill.param" names whose values are words the user said (calls.copied_params)
+    spanned: tuple[str, ...] = ()  # ... whose values are only a piece of the utterance as said (SpanConstraint)
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -264,7 +267,7 @@ class Prompter:
         (d / SYSTEM_FILE).write_text(self.system + "\n", encoding="utf-8")
         config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None}
         config |= hints_of(self)
-        config |= {name: getattr(self, name) for name in BIASES} | {"copied": list(self.copied)}
+        config |= {name: getattr(self, name) for name in BIASES} | {name: list(getattr(self, name)) for name in SAID}
         if self.raw_template is not None:
             (d / RAW_FILE).write_text(self.raw_template + "\n", encoding="utf-8")
             config["raw_template"] = RAW_FILE
@@ -281,7 +284,9 @@ class Prompter:
         system = (d / config["system_prompt"]).read_text(encoding="utf-8").removesuffix("\n")
         raw = read_raw_template(d / config["raw_template"]) if config.get("raw_template") else None
         hints = {name: config.get(name, False) for name in HINTS}
-        decoding = {name: config.get(name, 0.0) for name in BIASES} | {"copied": tuple(config.get("copied", ()))}
+        decoding = {name: config.get(name, 0.0) for name in BIASES} | {
+            name: tuple(config.get(name, ())) for name in SAID
+        }
         return cls(config["mode"], system, tokenizer, raw, **hints, **decoding)
 
 

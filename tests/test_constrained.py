@@ -125,6 +125,71 @@ def test_copy_bias_raises_the_place_hints_spelling_only_inside_a_location(tiny):
     assert all(location[i] and topic[i] for i in tok(" oslo")["input_ids"])  # the words said: in both
 
 
+def test_span_constraint_allows_only_a_piece_of_the_utterance_from_a_words_start(smollm2_tokenizer):
+    from skillcall.generation import SpanConstraint, quote_tokens
+
+    tok = smollm2_tokenizer
+    span = SpanConstraint(tok, [], ("runapp.program",), prompt_len=0)
+    user = "Launch the Epic Games launcher"
+
+    def texts(value: str) -> set[str]:
+        return {tok.decode([i]) for i in span.allowed(user, value)}
+
+    ends = {tok.decode([i]) for i in quote_tokens(tok).tolist()}
+    first = texts("")
+    assert {"E", "e", "ep", "g", "game", "Game", "games", "launch", "th"} <= first  # any word's start, any case
+    assert not first & ({"pic", " epic", "eco", "ame"} | ends)  # not inside a word, not empty
+    assert {" game", " Games", " games"} <= texts("epic") and ends <= texts("epic")  # on, or closed at a word's end
+    assert texts("epic g") == {"a", "am", "ame", "ames", "A", "Am", "AM"} and not texts("epic g") & ends
+    assert texts("epic games launcher") == ends
+    assert texts("ecosystem") == set()  # no piece of the utterance: nothing (the caller then leaves the row alone)
+
+
+def test_span_constraint_masks_only_rows_inside_a_spanned_value(tiny):
+    import torch
+
+    from skillcall.generation import SpanConstraint
+
+    model, prompter = tiny
+    tok = prompter.tokenizer
+    users = ["open the tor browser", "open the tor browser", "open the tor browser"]
+    answers = ['runapp(program="tor', 'news(topic="tor', "runapp("]
+    span = SpanConstraint(tok, users, ("runapp.program",), prompt_len=0)
+    width = max(len(tok(a)["input_ids"]) for a in answers)
+    ids = torch.tensor([[0] * (width - len(tok(a)["input_ids"])) + tok(a)["input_ids"] for a in answers])
+    scores = span(ids, torch.zeros(3, model.config.vocab_size))
+    kept = set(torch.isfinite(scores[0]).nonzero().ravel().tolist())
+    assert kept == set(span.allowed(users[0], "tor")) and tok(" browser")["input_ids"][0] in kept
+    assert torch.isfinite(scores[1:]).all()  # a value that is not spanned, no value open: untouched
+    masked = torch.zeros(3, model.config.vocab_size)
+    masked[0, sorted(kept)] = float("-inf")  # the grammar ruled out every allowed token: the row is left alone
+    assert torch.equal(span(ids, masked.clone())[0], masked[0])
+
+
+@pytest.mark.slow
+def test_the_span_constraint_makes_the_random_model_write_a_piece_of_the_utterance(tiny):
+    """Greedy decoding by the random model from inside a program value: without the constraint it writes text
+    the user never said; with it, the value is a piece of the utterance."""
+    import torch
+    from transformers import LogitsProcessorList
+
+    from skillcall.generation import SpanConstraint
+
+    model, prompter = tiny
+    tok = prompter.tokenizer
+    users, free_values = ["open the tor browser please", "can you launch libreoffice calc", "start gimp"], []
+    for user in users:
+        head = tok(prompter.prompt(user), add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([head + tok('runapp(program="', add_special_tokens=False)["input_ids"]])
+        span = SpanConstraint(tok, [user], ("runapp.program",), prompt_len=len(head))
+        free = model.generate(ids, max_new_tokens=8, do_sample=False)
+        held = model.generate(ids, max_new_tokens=8, do_sample=False, logits_processor=LogitsProcessorList([span]))
+        free_values.append(tok.decode(free[0, ids.shape[1] :]).split('"')[0])
+        value = tok.decode(held[0, ids.shape[1] :]).split('"')[0]
+        assert value and value.lower() in user.lower(), value
+    assert any(v.lower() not in user.lower() for v, user in zip(free_values, users, strict=True)), free_values
+
+
 @pytest.mark.slow
 def test_a_large_copy_bias_makes_the_value_tokens_of_the_utterance(tiny):
     """Greedy decoding by the random model from inside a location value: without the bias it writes tokens the
