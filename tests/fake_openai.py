@@ -82,6 +82,7 @@ class FakeOpenAI(ThreadingHTTPServer):
     answered first, one per request. ``latency_s`` delays every answer."""
 
     daemon_threads = True
+    request_queue_size = 64  # the listen backlog (socketserver's default 5 dropped connects of 8 at once: 1 s retries)
 
     def __init__(self, latency_s: float = 0.0, hang_s: float = 3.0):
         super().__init__(("127.0.0.1", 0), _Handler)
