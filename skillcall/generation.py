@@ -255,8 +255,8 @@ def token_pieces(tokenizer: Any) -> tuple[dict[str, list[int]], int]:
 
 
 class SpanConstraint:
-    """While a row writes the value of a ``spanned`` parameter (one that is always a piece of the utterance in the
-    train rows: a program's name, a note), only text that continues a piece of that row's utterance may come,
+    """While a row writes the value of a ``spanned`` parameter (one that is a piece of the utterance in nearly every
+    train row: a program's name, a note; :data:`skillcall.calls.SPANNED_SHARE`), only text that continues a piece of that row's utterance may come,
     starting at the start of a word, and the closing quote only at the end of a word: "launch the epic games
     launcher" can give ``program="epic games launcher"`` or ``"epic games"``, never an invented ``"ecosystem"``.
     Letters compare case-blind. A row whose allowed tokens the grammar has all ruled out is left as it is.

@@ -59,7 +59,7 @@ class PromptParams:
     places: bool = False  # append the place it names, as an atlas spells it ("kwala lumpur ...\n(place: Kuala Lumpur)")
     other_bias: float = 0.0  # logit (nats) taken from other()'s first token at the answer's first step, at inference
     copy_bias: float = 0.0  # logit (nats) added to the utterance's own words inside a copied argument, at inference
-    spans: bool = False  # at inference, a spanned argument (always a piece of the utterance in train) is only that
+    spans: bool = False  # at inference, a spanned argument (a piece of the utterance in 95%+ of train) is only that
 
 
 def with_hints(
