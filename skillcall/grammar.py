@@ -3,8 +3,10 @@ r"""The skills' grammar, built from the signature lines only: one structure, emi
 A call is written the canonical way (:class:`skillcall.calls.Call`): ``name(param="value", ...)``, double
 quotes, ``", "`` between arguments, arguments optional but in signature order, none repeated. A closed
 value set (``action="add|list"``) becomes alternatives; a free-text value is one or more characters other
-than a quote, backslash or newline, or the escapes ``\"`` and ``\\`` (``json.dumps`` writes them).
-``other()`` is one more skill. The grammar is regular (no recursion), so it is also a Python regex.
+than a quote, backslash or newline, or the escapes ``\"`` and ``\\`` (``json.dumps`` writes them), with no
+run of more than ``MAX_DIGITS`` digits: a number that runs on (``350/6000000...``) must end, so no greedy answer
+is cut off by ``max_new_tokens`` inside one. ``other()`` is one more skill. The grammar is regular (no
+recursion), so it is also a Python regex.
 
 - :meth:`Grammar.gbnf`: llama.cpp's GBNF (``root ::= ...``), what a llama.cpp server takes in ``grammar``.
 - :meth:`Grammar.lark`: the Lark form llguidance (the constrained decoder of eval and predict) takes.
@@ -20,8 +22,10 @@ than a quote, backslash or newline, or the escapes ``\"`` and ``\\`` (``json.dum
     notes-action ::= "action=\"" ("add" | "list") "\""
     notes-note ::= "note=\"" free-text "\""
     other ::= "other()"
-    free-text ::= ([^"\\\n\r] | "\\" ["\\])+
+    free-text ::= [0-9]{1,20} | [0-9]{0,20} (([^"\\\n\r0-9] | "\\" ["\\]) [0-9]{0,20})+
     >>> g.accepts('notes(action="add", note="buy \\"milk\\"")'), g.accepts('notes(note="x", action="add")')
+    (True, False)
+    >>> g.accepts('notes(note="card 4000123412341234")'), g.accepts('notes(note="' + "9" * 21 + '")')
     (True, False)
 """
 
@@ -73,10 +77,12 @@ class Opt:
 Item = Lit | Ref | Choice | Text | Opt
 Alternative = tuple[Item, ...]
 
-# the free-text value, in each syntax
-_TEXT_GBNF = '([^"\\\\\\n\\r] | "\\\\" ["\\\\])+'
-_TEXT_LARK = r'/([^"\\\n\r]|\\["\\])+/'
-_TEXT_REGEX = r'(?:[^"\\\n\r]|\\["\\])+'
+MAX_DIGITS = 20  # digits in a row a value may hold (the longest in examples/ is 10; a credit card's is 16-19)
+# the free-text value, in each syntax: digit runs of 1..MAX_DIGITS, each next to another character or the ends
+_D = f"[0-9]{{0,{MAX_DIGITS}}}"
+_TEXT_GBNF = f'[0-9]{{1,{MAX_DIGITS}}} | {_D} (([^"\\\\\\n\\r0-9] | "\\\\" ["\\\\]) {_D})+'
+_TEXT_REGEX = rf'(?:[0-9]{{1,{MAX_DIGITS}}}|{_D}(?:(?:[^"\\\n\r0-9]|\\["\\]){_D})+)'
+_TEXT_LARK = f"/{_TEXT_REGEX}/"
 
 
 def _rule_name(*parts: str) -> str:
@@ -186,7 +192,7 @@ def skills_grammar(skills: Skills) -> Grammar:
     >>> print(skills_grammar({"other": parse_signature("other()")}).lark(), end="")
     start: other
     other: "other()"
-    TEXT: /([^"\\\n\r]|\\["\\])+/
+    TEXT: /(?:[0-9]{1,20}|[0-9]{0,20}(?:(?:[^"\\\n\r0-9]|\\["\\])[0-9]{0,20})+)/
     """
     if not skills:
         raise ValueError("no skills: a grammar needs at least one signature")

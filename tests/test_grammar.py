@@ -8,7 +8,7 @@ import pytest
 from llguidance import LLMatcher, LLTokenizer, TokenizerWrapper
 
 from skillcall.examples import read_examples_dir
-from skillcall.grammar import skills_grammar
+from skillcall.grammar import MAX_DIGITS, skills_grammar
 from skillcall.skills import parse_signature
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
@@ -34,6 +34,7 @@ REJECTED = [
     'weather(location="Ro\nme")',  # newline inside a value
     'weather(location="Rome\\")',  # a backslash escaping the closing quote
     'timer(duration="5 minutes") timer(duration="1 minute")',  # two calls
+    'math(question="350/6' + "0" * MAX_DIGITS + '")',  # a number that runs on
     "other(x)",
     "",
 ]
@@ -93,6 +94,7 @@ def test_malformed_calls_are_rejected(form, text):
         'math(question="sqrt(16)")',  # parentheses inside a value
         'openai(prompt="say \\"hi\\" and a \\\\ backslash")',  # json.dumps escapes
         'story(description="ein Märchen über Drachen")',  # non-ASCII
+        'math(question="' + "9" * MAX_DIGITS + "+" + "9" * MAX_DIGITS + '")',  # the longest numbers allowed
     ],
 )
 def test_escapes_optional_arguments_and_any_characters_are_accepted(text):
@@ -107,6 +109,16 @@ def test_the_end_token_is_allowed_only_once_the_call_is_complete():
     m.consume_tokens(list(b")"))
     allowed = m.compute_logit_bias()
     assert m.is_accepting() and allowed[end] > 0 and sum(b > 0 for b in allowed) == 1  # nothing but the end
+
+
+@pytest.mark.parametrize("form", ["lark", "gbnf"])
+def test_a_number_that_runs_on_must_end(form):
+    """After MAX_DIGITS digits in a row only a non-digit may follow: a greedy "350/6000..." closes instead."""
+    m = LLMatcher(BYTES, {"lark": LARK, "gbnf": GBNF}[form], log_level=0)
+    assert m.consume_tokens(list(b'math(question="350/6' + b"0" * (MAX_DIGITS - 1)))
+    allowed = m.compute_logit_bias()
+    assert [chr(b) for b in b"0123456789" if allowed[b] > 0] == []
+    assert all(allowed[b] > 0 for b in b'".+)')
 
 
 def test_gbnf_is_llama_cpp_syntax():
