@@ -4,10 +4,11 @@ The 135M model gets the operator or the operand order of plain arithmetic wrong 
 forty over thirty two" -> ``640+32``, an average of three numbers divided by 4). :func:`arithmetic` reads the
 requests that are exactly one operation, after wake words and "what's"-like openers: on two numbers ("plus",
 "subtract A from B", "the difference between", "the product of"), a percentage (of, off, a tip on), a root, a
-square or cube, a fraction ("seven eighths of", "half of", "double"), or the sum or mean of a list; and steps done
-one after another ("subtract twelve from fifty and then double it"); each in the form the hand examples in
-``examples/math.txt`` write it. Anything more (word problems, "five plus three times two", "7²") gets no reading,
-and the model answers alone.
+square or cube, a fraction ("seven eighths of", "half of", "double"), or the sum or mean of a list; steps done
+one after another ("subtract twelve from fifty and then double it"); and a conversion between exact units of time,
+length, weight or volume ("how many hours in three days", :func:`conversion`); each in the form the hand examples
+in ``examples/math.txt`` write it. Anything more (word problems, "five plus three times two", "7²") gets no
+reading, and the model answers alone.
 
     >>> arithmetic("uh what's six hundred and forty over thirty two")
     '640/32'
@@ -99,6 +100,33 @@ _THEN = re.compile(r"(?:and then|then|and after that|after that|and) ")
 _ORDER = re.compile(r"(?:add|subtract|take|multiply|divide|double|triple|halve|square|cube)\b")  # needs no "then"
 _START = re.compile(f"{_PRE}(?:start with )?{_N}")  # "take ninety", the number a chain of steps starts from
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2, "**": 3}
+_UNITS = {  # a unit -> how it is said (singular and plural)
+    "second": "seconds?|secs?", "minute": "minutes?|mins?", "hour": "hours?|hrs?", "day": "days?", "week": "weeks?",
+    "fortnight": "fortnights?", "month": "months?", "year": "years?", "decade": "decades?",
+    "century": "century|centuries", "millimetre": "millimet(?:re|er)s?", "centimetre": "centimet(?:re|er)s?",
+    "metre": "met(?:re|er)s?", "kilometre": "kilomet(?:re|er)s?", "inch": "inch(?:es)?", "foot": "foot|feet",
+    "yard": "yards?", "mile": "miles?", "gram": "grams?", "kilogram": "kilograms?|kilos?", "ounce": "ounces?",
+    "pound": "pounds?", "stone": "stone", "millilitre": "millilit(?:re|er)s?", "litre": "lit(?:re|er)s?",
+    "teaspoon": "teaspoons?", "tablespoon": "tablespoons?", "cup": "cups?", "pint": "pints?", "quart": "quarts?",
+    "gallon": "gallons?",
+}  # fmt: skip
+_PER = [  # (big, how many smalls make one, small): exact only, so no conversion between metric and imperial
+    ("minute", 60, "second"), ("hour", 60, "minute"), ("day", 24, "hour"), ("week", 7, "day"), ("fortnight", 2, "week"),
+    ("year", 12, "month"), ("year", 52, "week"), ("year", 365, "day"), ("decade", 10, "year"), ("century", 100, "year"),
+    ("centimetre", 10, "millimetre"), ("metre", 100, "centimetre"), ("metre", 1000, "millimetre"),
+    ("kilometre", 1000, "metre"), ("foot", 12, "inch"), ("yard", 3, "foot"), ("mile", 1760, "yard"),
+    ("mile", 5280, "foot"), ("kilogram", 1000, "gram"), ("pound", 16, "ounce"), ("stone", 14, "pound"),
+    ("litre", 1000, "millilitre"), ("tablespoon", 3, "teaspoon"), ("cup", 16, "tablespoon"), ("pint", 2, "cup"),
+    ("quart", 2, "pint"), ("gallon", 4, "quart"),
+]  # fmt: skip
+_UNIT = "|".join(_UNITS.values())
+_ONE = rf"(?:a|an|one|(?P<n>{_N}))"  # the number of the given unit
+_CONVERSIONS = [  # the asked unit, the given one and its number
+    rf"how many (?P<asked>{_UNIT})(?: are| is| go| does it take)?(?: there)? in(?:to)? {_ONE} (?P<given>{_UNIT})",
+    rf"how many (?P<asked>{_UNIT}) (?:is|are|make|makes|make up|in) {_ONE} (?P<given>{_UNIT})",
+    rf"(?:convert )?{_ONE} (?P<given>{_UNIT}) (?:in|into|to|in to) (?P<asked>{_UNIT})",
+]
+_CONVERSION_PATTERNS = [re.compile(f"{_PRE}(?:{body}){_POST}") for body in _CONVERSIONS]
 _EDIT = re.compile(r"\b(?:no wait|wait no|no sorry|sorry|i mean|actually|make that|make it|scratch that|or rather|no) ")
 
 
@@ -128,8 +156,66 @@ def _expression(form: str, said: list[str]) -> str | None:
     return form.format(*numbers, op=op, fraction=fraction, min=ordered[0], max=ordered[-1])
 
 
+def _unit(said: str) -> str:
+    """The unit ``said`` names: "feet" -> "foot"."""
+    return next(unit for unit, names in _UNITS.items() if re.fullmatch(names, said))
+
+
+def _path(start: str, goal: str) -> list[tuple[str, int, str]] | None:
+    """The fewest ``_PER`` steps from unit ``start`` to ``goal``, each as (from, factor, to); None if none lead
+    (or ``start`` is ``goal``)."""
+    paths, seen = [[]], {start}
+    while paths:
+        path = paths.pop(0)
+        here = path[-1][2] if path else start
+        if here == goal:
+            return path or None
+        for big, factor, small in _PER:
+            for a, b in ((big, small), (small, big)):
+                if a == here and b not in seen:
+                    seen.add(b)
+                    paths.append(path + [(a, factor, b)])
+    return None
+
+
+def conversion(asked: str, number: str, given: str) -> str | None:
+    """How many ``asked`` units ``number`` ``given`` units are, as the examples write it, else None.
+
+    Down the units, the number times each step ("how many seconds in two hours": ``2*60*60``; the number 1 is
+    left out); up them, divided by their product. A way that goes up and then down (weeks into months) is no
+    exact conversion and gets no reading.
+
+    >>> conversion("seconds", "1", "day"), conversion("weeks", "350", "days"), conversion("days", "3", "weeks")
+    ('24*60*60', '350/7', '3*7')
+    >>> conversion("days", "172800", "seconds"), conversion("months", "8", "weeks"), conversion("feet", "1", "mile")
+    ('172800/(24*60*60)', None, '5280')
+    """
+    path = _path(_unit(given), _unit(asked))
+    if not path:
+        return None
+    down = [step in _PER for step in path]
+    if all(down):
+        factors = "*".join(str(factor) for _, factor, _ in path)
+        return factors if number == "1" else f"{number}*{factors}"
+    if any(down):
+        return None
+    factors = "*".join(str(factor) for _, factor, _ in reversed(path))
+    return f"{number}/{factors}" if len(path) == 1 else f"{number}/({factors})"
+
+
+def _convert(text: str) -> str | None:
+    """The conversion the whole of ``text`` asks for ("how many inches in six feet": ``6*12``), else None."""
+    for pattern in _CONVERSION_PATTERNS:
+        if match := pattern.fullmatch(text):
+            number = _number(match["n"]) if match["n"] else "1"
+            return conversion(match["asked"], number, match["given"]) if number else None
+    return None
+
+
 def _read(text: str) -> str | None:
     """The expression the whole of ``text`` (lowercase words) asks for, else None."""
+    if read := _convert(text):
+        return read
     for pattern, form in _LIST_PATTERNS:
         listed = pattern.fullmatch(text)
         said = next(filter(None, listed.groups())) if listed else ""

@@ -46,6 +46,20 @@ from skillcall.examples import read_examples_dir
         ("multiply seven by three take away four and then square the result", "(7*3-4)**2"),
         ("half of fifty and then add nine to it", "50/2+9"),
         ("add two to eight then times that by five", "(8+2)*5"),
+        # a conversion between exact units: down the units a product, up them a quotient
+        ("how many seconds are in an hour", "60*60"),
+        ("hey google how many minutes are there in a week", "7*24*60"),
+        ("how many hours is four hundred and twenty minutes", "420/60"),
+        ("convert two and a half hours to minutes", "2.5*60"),
+        ("what's three kilos in grams", "3*1000"),
+        ("how many quarts make a gallon", "4"),
+        ("how many feet in a mile please", "5280"),  # the fewest steps: one of 5280, not 1760*3
+        ("how many days is a hundred and seventy two thousand eight hundred seconds", "172800/(24*60*60)"),
+        ("how many days in a month", None),  # up to years and down again: no exact conversion
+        ("how many ounces in a cup", None),  # weight and volume: no way between them
+        ("how many inches in a metre", None),  # metric and imperial are not joined
+        ("how many minutes in five minutes", None),
+        ("how many minutes until the game", None),
         # a self-correction: the words after it
         ("eight times four no wait eight times five", "8*5"),
         ("twenty percent of forty i mean thirty percent of forty", "30/100*40"),
