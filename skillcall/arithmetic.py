@@ -5,9 +5,11 @@ forty over thirty two" -> ``640+32``, an average of three numbers divided by 4).
 requests that are exactly one operation, after wake words and "what's"-like openers: on two numbers ("plus",
 "subtract A from B", "the difference between", "the product of"), a percentage (of, off, a tip on), a root, a
 square or cube, a fraction ("seven eighths of", "half of", "double"), or the sum or mean of a list; steps done
-one after another ("subtract twelve from fifty and then double it"); and a conversion between exact units of time,
-length, weight or volume ("how many hours in three days", :func:`conversion`); each in the form the hand examples
-in ``examples/math.txt`` write it. Anything more (word problems, "five plus three times two", "7²") gets no
+one after another ("subtract twelve from fifty and then double it"); a conversion between exact units of time,
+length, weight or volume ("how many hours in three days", :func:`conversion`); and two kinds of word problem that
+need no guess, a rate asked over another period ("fifty dollars a week how much is that in a year") and an age
+from two numbers ("in eight years i'll be forty how old am i now"); each in the form the hand examples in
+``examples/math.txt`` write it. Anything more (other word problems, "five plus three times two", "7²") gets no
 reading, and the model answers alone.
 
     >>> arithmetic("uh what's six hundred and forty over thirty two")
@@ -127,6 +129,10 @@ _CONVERSIONS = [  # the asked unit, the given one and its number
     rf"(?:convert )?{_ONE} (?P<given>{_UNIT}) (?:in|into|to|in to) (?P<asked>{_UNIT})",
 ]
 _CONVERSION_PATTERNS = [re.compile(f"{_PRE}(?:{body}){_POST}") for body in _CONVERSIONS]
+_RATE = re.compile(  # "three coffees a day how many is that in a week": a rate, then a question on another period
+    rf"\b(?:a|an|per|every|each) (?P<per>{_UNIT})\b.*\b(?:how (?:much|many|far|long)|what(?:'s| is| do| does| will)?)\b"
+    rf".*\b(?:in|over|for|per|a|an|each|every)(?: a| an| one| the whole| the)? (?P<asked>{_UNIT})$"
+)
 _EDIT = re.compile(r"\b(?:no wait|wait no|no sorry|sorry|i mean|actually|make that|make it|scratch that|or rather|no) ")
 
 
@@ -212,6 +218,69 @@ def _convert(text: str) -> str | None:
     return None
 
 
+def _rate(text: str) -> str | None:
+    """A rate said once and asked for over another period: "if i save fifty dollars a week how much is that in a
+    year" -> ``50*52``, "twelve millilitres a minute how much is that in a day" -> ``12*60*24`` (the factors from
+    the rate's unit to the asked one); None unless ``text`` says exactly one number.
+
+    >>> _rate("i drink three coffees a day how many is that in a week"), _rate("sixty dollars a week what's that a day")
+    ('3*7', '60/7')
+    """
+    if not (match := _RATE.search(text)) or len(numbers := spoken_numbers(text)) != 1:
+        return None
+    path = _path(_unit(match["per"]), _unit(match["asked"]))
+    if not path or (up := [step not in _PER for step in path]) and any(up) != all(up):
+        return None
+    factors = "*".join(str(factor) for _, factor, _ in path)
+    return f"{numbers[0]}*{factors}" if all(up) else f"{numbers[0]}/{factors}"
+
+
+_CENTURY = "eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty"
+_YEAR = re.compile(  # a year said in two halves: "nineteen forty one", "twenty twenty seven", "nineteen oh five"
+    rf"\b({_CENTURY}) (oh (?:one|two|three|four|five|six|seven|eight|nine)|(?:ten|eleven|twelve|thirteen|fourteen|"
+    rf"fifteen|sixteen|seventeen|eighteen|nineteen)|(?:twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety)"
+    rf"(?: (?:one|two|three|four|five|six|seven|eight|nine))?)\b"
+)
+
+
+def _years(text: str) -> str:
+    """``text`` with its years said in two halves in digits: "born in nineteen forty one" -> "born in 1941"."""
+
+    def digits(m: re.Match) -> str:
+        century, rest = (int(spoken_numbers(part.removeprefix("oh "))[0]) for part in m.groups())
+        return str(century * 100 + rest)
+
+    return _YEAR.sub(digits, text)
+
+
+def _age(text: str) -> str | None:
+    """The age asked for from two numbers said, in the examples' form, else None.
+
+    >>> _age("in twelve years i'll be fifty so how old am i now"), _age("ten years ago i was twenty seven how old am i")
+    ('50-12', '27+10')
+    >>> _age("i'm thirty four how old will i be in twelve years"), _age("she was born in 1982 how old is she in 2026")
+    ('34+12', '2026-1982')
+    """
+    if not re.search(r"\bhow old\b|\bmy age\b", text):
+        return None
+    if re.search(r"\b(?:born|built|founded|made|started) in\b", text):
+        years = spoken_numbers(_years(text))
+        return f"{max(years, key=float)}-{min(years, key=float)}" if len(years) == 2 else None
+    if len(numbers := spoken_numbers(text)) != 2:
+        return None
+    ago, ahead = re.search(rf"\b{_N} years? ago\b", text), re.search(rf"\bin {_N} years?\b", text)
+    years = _number((ago or ahead)[1]) if (ago or ahead) and not (ago and ahead) else None
+    if years not in numbers:
+        return None
+    age = numbers[1 - numbers.index(years)]
+    if ago:  # "ten years ago i was twenty seven": now older; "i'm forty how old was i ten years ago": younger
+        return f"{age}-{years}" if re.search(r"\bhow old (?:was|were)\b", text) else f"{age}+{years}"
+    asked_ahead = re.search(
+        rf"\bhow old (?:will|would|am i going to|is \w+ going to)\b|\bhow old\b.*\bin {_N} years?", text
+    )
+    return f"{age}+{years}" if asked_ahead else f"{age}-{years}"
+
+
 def _read(text: str) -> str | None:
     """The expression the whole of ``text`` (lowercase words) asks for, else None."""
     if read := _convert(text):
@@ -284,4 +353,4 @@ def arithmetic(utterance: str) -> str | None:
     for said in [text] + [text[edit.end() :] for edit in _EDIT.finditer(text)]:
         if read := _read(said) or _chain(said):
             return read
-    return None
+    return _rate(text) or _age(text)

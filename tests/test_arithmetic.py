@@ -60,6 +60,23 @@ from skillcall.examples import read_examples_dir
         ("how many inches in a metre", None),  # metric and imperial are not joined
         ("how many minutes in five minutes", None),
         ("how many minutes until the game", None),
+        # a rate said once, asked for over another period: the factors from its unit to the asked one
+        ("if i save fifty dollars a week how much is that in a year", "50*52"),
+        ("my rent is twelve hundred a month how much is that a year", "1200*12"),
+        ("a tap drips twelve millilitres a minute how much is that in a day", "12*60*24"),
+        ("i spend sixty dollars a week on food what's that per day", "60/7"),
+        ("i earn twenty dollars an hour how much in an eight hour day", None),  # two numbers
+        ("we practise three times a week how many is that in a month", None),  # weeks into months: not exact
+        ("i sleep eight hours a day which is a third of my life", None),  # no question
+        # an age from two numbers said: the sign from which way the years go
+        ("in eight years i'll be forty how old am i now", "40-8"),
+        ("five years ago i was twenty seven how old am i today", "27+5"),
+        ("my nephew is twelve how old will he be in twenty five years", "12+25"),
+        ("i'm forty how old was i ten years ago", "40-10"),
+        ("my son was born in two thousand and fourteen how old will he be in twenty twenty seven", "2027-2014"),
+        ("grandpa was born in nineteen forty one so how old does he turn in twenty twenty six", "2026-1941"),
+        ("my brother's four years older than me and he's twenty six so what's my age", None),  # no "ago", no "in"
+        ("how old is the universe", None),
         # a self-correction: the words after it
         ("eight times four no wait eight times five", "8*5"),
         ("twenty percent of forty i mean thirty percent of forty", "30/100*40"),
