@@ -281,6 +281,38 @@ def _age(text: str) -> str | None:
     return f"{age}+{years}" if asked_ahead else f"{age}-{years}"
 
 
+_UP = "climbed|climbs|rose|rises|risen|rise|went up|goes up|gone up|go up|warmed up|warms up|warm up|increased|jumped|gained"
+_DOWN = "fell|falls|fallen|fall|dropped|drops|drop|went down|goes down|gone down|go down|cooled|cools|decreased|lost"
+_AMOUNT = (
+    rf"((?:{NUMBER}|{'|'.join(sorted(NUMBER_WORDS))})(?: (?:{NUMBER}|point|and|{'|'.join(sorted(NUMBER_WORDS))}))*)"
+)
+_FROM = re.compile(rf"(?:(?<!\S)(minus|negative|-) )?\b{_AMOUNT}(?: degrees)?(?: (below zero|below freezing|below))?\b")
+_CHANGE = re.compile(rf"\b(?:({_UP})|({_DOWN}))(?: by| another| a further| a)? {_AMOUNT}\b")
+_QUESTION = re.compile(
+    r"\b(?:what|what's|whats|what'll|what will|where|how (?:cold|warm|hot|much|many|deep|high|low))\b"
+)
+
+
+def _changes(text: str) -> str | None:
+    """A value said, then changed up or down, then asked for: "it was minus seven this morning and it's warmed up
+    twelve degrees so what's the temperature now" -> ``-7+12``; None unless every number said is the start or a change.
+
+    >>> _changes("it was minus fourteen at dawn and it climbed nine degrees by lunchtime how warm is it at lunch")
+    '-14+9'
+    >>> _changes("it was three below zero then it rose eight and fell five what's the temperature")
+    '-3+8-5'
+    """
+    changes = list(_CHANGE.finditer(text))
+    start = _FROM.search(text)
+    if not changes or not start or start.start() > changes[0].start() or not _QUESTION.search(text, changes[-1].end()):
+        return None
+    said = [_number(start[2])] + [_number(c[3]) for c in changes]
+    if None in said or len(spoken_numbers(text.replace("below zero", "below"))) != len(said):
+        return None
+    first = f"-{said[0]}" if (start[1] or start[3]) and said[0] != "0" else said[0]
+    return first + "".join(("+" if c[1] else "-") + n for c, n in zip(changes, said[1:], strict=True))
+
+
 def _read(text: str) -> str | None:
     """The expression the whole of ``text`` (lowercase words) asks for, else None."""
     if read := _convert(text):
@@ -353,4 +385,4 @@ def arithmetic(utterance: str) -> str | None:
     for said in [text] + [text[edit.end() :] for edit in _EDIT.finditer(text)]:
         if read := _read(said) or _chain(said):
             return read
-    return _rate(text) or _age(text)
+    return _rate(text) or _age(text) or _changes(text)

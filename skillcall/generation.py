@@ -254,11 +254,31 @@ def token_pieces(tokenizer: Any) -> tuple[dict[str, list[int]], int]:
     return _PIECES[key][1], _PIECES[key][2]
 
 
+_WAKE = re.compile(r"\W*(?:(?:um|uh|so|oh|hey|ok|okay)\W+)*(alexa|siri|cortana|jarvis|google|computer|assistant)\b")
+
+
+def wake_end(text: str) -> int:
+    """Where the wake word an utterance opens with ends, 0 if it opens with none ("google" and "computer" only
+    after "hey" or "ok": "google chrome please" names a program).
+
+    >>> wake_end("alexa mouthwash on the list"), wake_end("hey google kitchen roll"), wake_end("google chrome please")
+    (5, 10, 0)
+    """
+    if not (m := _WAKE.match(text)):
+        return 0
+    before = text[: m.start(1)].split()
+    return (
+        0 if m[1] in ("google", "computer", "assistant") and before[-1:] not in (["hey"], ["ok"], ["okay"]) else m.end()
+    )
+
+
 class SpanConstraint:
     """While a row writes the value of a ``spanned`` parameter (one that is a piece of the utterance in nearly every
     train row: a program's name, a note; :data:`skillcall.calls.SPANNED_SHARE`), only text that continues a piece of that row's utterance may come,
-    starting at the start of a word, and the closing quote only at the end of a word: "launch the epic games
-    launcher" can give ``program="epic games launcher"`` or ``"epic games"``, never an invented ``"ecosystem"``.
+    starting at the start of a word after the wake word the utterance may open with (:func:`wake_end`), and the
+    closing quote only at the end of a word: "launch the epic games launcher" can give ``program="epic games
+    launcher"`` or ``"epic games"``, never an invented ``"ecosystem"``; "alexa mouthwash on the list" never
+    ``note="alexa mouthwash"``.
     Letters compare case-blind. A row whose allowed tokens the grammar has all ruled out is left as it is.
     """
 
@@ -270,7 +290,8 @@ class SpanConstraint:
     def allowed(self, user: str, value: str) -> list[int]:
         """The tokens that may come after ``value`` (the open value so far) for the utterance ``user``."""
         text, value = user.lower(), value.lower()
-        starts = [i for i, c in enumerate(text) if c.isalnum() and (i == 0 or not text[i - 1].isalnum())]
+        skip = wake_end(text)
+        starts = [i for i, c in enumerate(text) if c.isalnum() and i >= skip and (i == 0 or not text[i - 1].isalnum())]
         ids: set[int] = set()
         for start in starts:
             if not text.startswith(value, start):

@@ -77,6 +77,13 @@ from skillcall.examples import read_examples_dir
         ("grandpa was born in nineteen forty one so how old does he turn in twenty twenty six", "2026-1941"),
         ("my brother's four years older than me and he's twenty six so what's my age", None),  # no "ago", no "in"
         ("how old is the universe", None),
+        # a value said, then changed up or down, then asked for
+        ("it was minus seven this morning and it's warmed up twelve degrees so what's the temperature now", "-7+12"),
+        ("the thermometer said six and it fell ten degrees overnight what's it at", "6-10"),
+        ("It was -20 this morning and rose 8.5 degrees. What's the temp now?", "-20+8.5"),
+        ("it was three below zero then it rose eight and fell five what's the temperature", "-3+8-5"),
+        ("it dropped four degrees what a cold night", None),  # no value before the change
+        ("it was minus six at dawn and rose eight by ten am what is it now", None),  # "ten am" is no change
         # a self-correction: the words after it
         ("eight times four no wait eight times five", "8*5"),
         ("twenty percent of forty i mean thirty percent of forty", "30/100*40"),

@@ -145,6 +145,22 @@ def test_span_constraint_allows_only_a_piece_of_the_utterance_from_a_words_start
     assert texts("ecosystem") == set()  # no piece of the utterance: nothing (the caller then leaves the row alone)
 
 
+def test_a_spanned_value_never_starts_at_the_wake_word_the_utterance_opens_with(smollm2_tokenizer):
+    from skillcall.generation import SpanConstraint
+
+    tok = smollm2_tokenizer
+    span = SpanConstraint(tok, [], ("notes.note",), prompt_len=0)
+
+    def first(user: str) -> set[str]:
+        return {tok.decode([i]) for i in span.allowed(user, "")}
+
+    assert not first("alexa mouthwash on the list") & {"a", "al", "alex", "alexa"}
+    assert {"m", "mouth"} <= first("alexa mouthwash on the list")
+    assert not first("um hey google kitchen roll on the list") & {"h", "hey", "g", "google", "um"}
+    assert {"google", "g"} <= first("google chrome please")  # no "hey" or "ok": a program's name, kept
+    assert {"al", "a"} <= first("ask alexa to add milk")  # not where the utterance opens
+
+
 def test_span_constraint_masks_only_rows_inside_a_spanned_value(tiny):
     import torch
 
