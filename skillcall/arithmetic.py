@@ -7,8 +7,9 @@ requests that are exactly one operation, after wake words and "what's"-like open
 square or cube, a fraction ("seven eighths of", "half of", "double"), or the sum or mean of a list; steps done
 one after another ("subtract twelve from fifty and then double it"); a conversion between exact units of time,
 length, weight or volume ("how many hours in three days", :func:`conversion`); and two kinds of word problem that
-need no guess, a rate asked over another period ("fifty dollars a week how much is that in a year") and an age
-from two numbers ("in eight years i'll be forty how old am i now"); each in the form the hand examples in
+need no guess, a rate asked over another period ("fifty dollars a week how much is that in a year"), an age from
+two numbers ("in eight years i'll be forty how old am i now") and a value changed up or down ("it was minus seven
+and it's warmed up twelve degrees"); each in the form the hand examples in
 ``examples/math.txt`` write it. Anything more (other word problems, "five plus three times two", "7²") gets no
 reading, and the model answers alone.
 
