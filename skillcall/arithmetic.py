@@ -185,6 +185,18 @@ def _path(start: str, goal: str) -> list[tuple[str, int, str]] | None:
     return None
 
 
+def _down(path: list[tuple[str, int, str]]) -> bool | None:
+    """Whether every step of ``path`` goes to a smaller unit (True), every one to a bigger (False), or mixed (None)."""
+    down = {step in _PER for step in path}
+    return next(iter(down)) if len(down) == 1 else None
+
+
+def _divided(number: str, path: list[tuple[str, int, str]]) -> str:
+    """``number`` divided by the product of ``path``'s factors: ``84/7``, ``172800/(24*60*60)``."""
+    factors = "*".join(str(factor) for _, factor, _ in path)
+    return f"{number}/{factors}" if len(path) == 1 else f"{number}/({factors})"
+
+
 def conversion(asked: str, number: str, given: str) -> str | None:
     """How many ``asked`` units ``number`` ``given`` units are, as the examples write it, else None.
 
@@ -198,16 +210,12 @@ def conversion(asked: str, number: str, given: str) -> str | None:
     ('172800/(24*60*60)', None, '5280')
     """
     path = _path(_unit(given), _unit(asked))
-    if not path:
+    if not path or (down := _down(path)) is None:
         return None
-    down = [step in _PER for step in path]
-    if all(down):
-        factors = "*".join(str(factor) for _, factor, _ in path)
-        return factors if number == "1" else f"{number}*{factors}"
-    if any(down):
-        return None
-    factors = "*".join(str(factor) for _, factor, _ in reversed(path))
-    return f"{number}/{factors}" if len(path) == 1 else f"{number}/({factors})"
+    if not down:
+        return _divided(number, path[::-1])
+    factors = "*".join(str(factor) for _, factor, _ in path)
+    return factors if number == "1" else f"{number}*{factors}"
 
 
 def _convert(text: str) -> str | None:
@@ -226,14 +234,15 @@ def _rate(text: str) -> str | None:
 
     >>> _rate("i drink three coffees a day how many is that in a week"), _rate("sixty dollars a week what's that a day")
     ('3*7', '60/7')
+    >>> _rate("i earn two thousand a day what's that per minute")
+    '2000/(24*60)'
     """
     if not (match := _RATE.search(text)) or len(numbers := spoken_numbers(text)) != 1:
         return None
     path = _path(_unit(match["per"]), _unit(match["asked"]))
-    if not path or (up := [step not in _PER for step in path]) and any(up) != all(up):
+    if not path or (down := _down(path)) is None:
         return None
-    factors = "*".join(str(factor) for _, factor, _ in path)
-    return f"{numbers[0]}*{factors}" if all(up) else f"{numbers[0]}/{factors}"
+    return _divided(numbers[0], path) if down else numbers[0] + "".join(f"*{factor}" for _, factor, _ in path)
 
 
 _CENTURY = "eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty"

@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
+from skillcall.addressee import WAKE
 from skillcall.calls import HESITATIONS, could_start_call, words
 from skillcall.grammar import Grammar
 from skillcall.prompting import Prompter
@@ -254,7 +255,7 @@ def token_pieces(tokenizer: Any) -> tuple[dict[str, list[int]], int]:
     return _PIECES[key][1], _PIECES[key][2]
 
 
-_WAKE = re.compile(r"\W*(?:(?:um|uh|so|oh|hey|ok|okay)\W+)*(alexa|siri|cortana|jarvis|google|computer|assistant)\b")
+_WAKE = re.compile(rf"\W*(?:(?:um|uh|so|oh|hey|ok|okay)\W+)*({'|'.join(sorted(WAKE))})\b")
 
 
 def wake_end(text: str) -> int:
