@@ -267,3 +267,35 @@ def copied_params(
             if not skills[call.name].param(name).choices:
                 said_counts.setdefault(f"{call.name}.{name}", []).append(test(value, utterance))
     return tuple(sorted(k for k, v in said_counts.items() if sum(v) >= share * len(v)))
+
+
+NEVER_FIRST_LEAST = 3  # a word is never_first once it comes before a value in this many examples (and starts none)
+
+
+def never_first(
+    examples: list[tuple[str, str]], params: tuple[str, ...], least: int = NEVER_FIRST_LEAST
+) -> dict[str, tuple[str, ...]]:
+    """For each ``skill.param`` in ``params``, the words that come before its value in the utterance of at least
+    ``least`` of ``examples`` (utterance, call) but start none of its values: the carriers, wake words, articles
+    and fillers the examples leave out of it ("ask ai", "tell me a story about the").
+
+    >>> never_first([("ask ai can dogs eat grapes", 'openai(prompt="can dogs eat grapes")')] * 3
+    ...             + [("can cats swim", 'openai(prompt="can cats swim")')], ("openai.prompt",))
+    {'openai.prompt': ('ai', 'ask')}
+    """
+    before: dict[str, dict[str, int]] = {name: {} for name in params}
+    starts: dict[str, set[str]] = {name: set() for name in params}
+    for utterance, answer in examples:
+        call = parse_call(answer)
+        for name, value in call.args:
+            key, text = f"{call.name}.{name}", utterance.lower()
+            at = text.find(value.lower())
+            if key not in before or at < 0 or not (value_words := words(value)):
+                continue
+            starts[key].add(value_words[0])
+            for word in set(words(text[:at])):
+                before[key][word] = before[key].get(word, 0) + 1
+    return {
+        k: tuple(sorted(w for w, n in counts.items() if n >= least and w not in starts[k]))
+        for k, counts in before.items()
+    }

@@ -273,26 +273,55 @@ def wake_end(text: str) -> int:
     )
 
 
+_CORRECTION = re.compile(r"\b(?:no wait|wait no|no sorry|i mean|i meant|scratch that)\b")
+
+
+def correction_end(text: str) -> int:
+    """Where the last self-correction in ``text`` ends, 0 if it has none: what was said before it was taken back
+    (in every train and val example with a spanned value and one of these, the value comes after it).
+
+    >>> correction_end("start konsole no wait yakuake"), correction_end("open the tor browser")
+    (21, 0)
+    """
+    return max((m.end() for m in _CORRECTION.finditer(text)), default=0)
+
+
 class SpanConstraint:
     """While a row writes the value of a ``spanned`` parameter (one that is a piece of the utterance in nearly every
-    train row: a program's name, a note; :data:`skillcall.calls.SPANNED_SHARE`), only text that continues a piece of that row's utterance may come,
-    starting at the start of a word after the wake word the utterance may open with (:func:`wake_end`), and the
-    closing quote only at the end of a word: "launch the epic games launcher" can give ``program="epic games
-    launcher"`` or ``"epic games"``, never an invented ``"ecosystem"``; "alexa mouthwash on the list" never
-    ``note="alexa mouthwash"``.
-    Letters compare case-blind. A row whose allowed tokens the grammar has all ruled out is left as it is.
+    train row: a program's name, a note; :data:`skillcall.calls.SPANNED_SHARE`), only text that continues a piece
+    of that row's utterance may come, and the closing quote only at the end of a word. The piece starts at a word's
+    start after the wake word the utterance may open with (:func:`wake_end`) and after its last self-correction
+    (:func:`correction_end`), and not at a word that starts none of the parameter's train values though it comes
+    before many (``never_first``: :func:`skillcall.calls.never_first`, "ask", "the"): "launch the epic games
+    launcher" can give ``program="epic games launcher"`` or ``"epic games"``, never an invented ``"ecosystem"``;
+    "alexa mouthwash on the list" never ``note="alexa mouthwash"``; "start konsole no wait yakuake" only
+    ``program="yakuake"``. Letters compare case-blind. A row whose allowed tokens the grammar has all ruled out is
+    left as it is.
     """
 
-    def __init__(self, tokenizer: Any, users: list[str], spanned: tuple[str, ...], prompt_len: int):
+    def __init__(
+        self,
+        tokenizer: Any,
+        users: list[str],
+        spanned: tuple[str, ...],
+        prompt_len: int,
+        never_first: dict[str, tuple[str, ...]] | None = None,
+    ):
         self.tokenizer, self.users, self.spanned, self.prompt_len = tokenizer, users, set(spanned), prompt_len
+        self.never_first = {k: set(v) for k, v in (never_first or {}).items()}
         self.pieces, self.longest = token_pieces(tokenizer)
         self.ends = quote_tokens(tokenizer).tolist()
 
-    def allowed(self, user: str, value: str) -> list[int]:
-        """The tokens that may come after ``value`` (the open value so far) for the utterance ``user``."""
-        text, value = user.lower(), value.lower()
-        skip = wake_end(text)
-        starts = [i for i, c in enumerate(text) if c.isalnum() and i >= skip and (i == 0 or not text[i - 1].isalnum())]
+    def allowed(self, user: str, value: str, param: str = "") -> list[int]:
+        """The tokens that may come after ``value`` (the open value so far of ``param``, "skill.param") for the
+        utterance ``user``."""
+        text, value, never = user.lower(), value.lower(), self.never_first.get(param, set())
+        skip = max(wake_end(text), correction_end(text))
+        starts = [
+            i
+            for i, c in enumerate(text)
+            if c.isalnum() and i >= skip and (i == 0 or not text[i - 1].isalnum()) and words(text[i:])[0] not in never
+        ]
         ids: set[int] = set()
         for start in starts:
             if not text.startswith(value, start):
@@ -309,9 +338,10 @@ class SpanConstraint:
 
         texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
         for i, text in enumerate(texts):
-            if open_value(text) not in self.spanned:
+            if (param := open_value(text)) not in self.spanned:
                 continue
-            ids = torch.tensor(self.allowed(self.users[i], _VALUE_SO_FAR.search(text).group(1)), dtype=torch.long)
+            value = _VALUE_SO_FAR.search(text).group(1)
+            ids = torch.tensor(self.allowed(self.users[i], value, param), dtype=torch.long)
             if len(ids) and torch.isfinite(scores[i, ids]).any():
                 kept = scores[i, ids].clone()
                 scores[i] = float("-inf")
@@ -379,7 +409,7 @@ def generate_batch(
     if constraint is not None:
         processors.append(constraint.processor(len(prompts), input_ids.shape[1]))
     if users is not None and prompter.spanned:  # after the grammar: it never leaves a row without a token
-        processors.append(SpanConstraint(tokenizer, users, prompter.spanned, input_ids.shape[1]))
+        processors.append(SpanConstraint(tokenizer, users, prompter.spanned, input_ids.shape[1], prompter.never_first))
     with torch.inference_mode():
         ids = model.generate(
             input_ids=input_ids,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +33,7 @@ RAW_FILE = "prompt_template.txt"
 _DUMMY_USER = "hello"  # any utterance: the completion does not depend on it
 
 
-SAID = ("copied", "spanned")  # the Prompter's parameter lists for the copy bias and the span constraint
+SAID = ("copied", "spanned", "never_first")  # what the Prompter knows for the copy bias and the span constraint
 BIASES = ("other_bias", "copy_bias")  # the Prompter's decoding offsets (nats) that eval and predict may override
 # the lines the Prompter appends to the user text (:func:`with_hints`)
 HINTS = ("numbers", "arithmetic", "addressee", "places")
@@ -167,6 +167,7 @@ class Prompter:
     copy_bias: float = 0.0  # decoding: added to the utterance's words inside the value of a ``copied`` parameter
     copied: tuple[str, ...] = ()  # "skill.param" names whose values are words the user said (calls.copied_params)
     spanned: tuple[str, ...] = ()  # ... whose values are only a piece of the utterance as said (SpanConstraint)
+    never_first: dict[str, tuple[str, ...]] = field(default_factory=dict)  # spanned -> words no value starts with
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -267,7 +268,7 @@ class Prompter:
         (d / SYSTEM_FILE).write_text(self.system + "\n", encoding="utf-8")
         config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None}
         config |= hints_of(self)
-        config |= {name: getattr(self, name) for name in BIASES} | {name: list(getattr(self, name)) for name in SAID}
+        config |= {name: getattr(self, name) for name in BIASES} | {name: getattr(self, name) for name in SAID}
         if self.raw_template is not None:
             (d / RAW_FILE).write_text(self.raw_template + "\n", encoding="utf-8")
             config["raw_template"] = RAW_FILE
@@ -285,7 +286,9 @@ class Prompter:
         raw = read_raw_template(d / config["raw_template"]) if config.get("raw_template") else None
         hints = {name: config.get(name, False) for name in HINTS}
         decoding = {name: config.get(name, 0.0) for name in BIASES} | {
-            name: tuple(config.get(name, ())) for name in SAID
+            "copied": tuple(config.get("copied", ())),
+            "spanned": tuple(config.get("spanned", ())),
+            "never_first": {k: tuple(v) for k, v in config.get("never_first", {}).items()},
         }
         return cls(config["mode"], system, tokenizer, raw, **hints, **decoding)
 

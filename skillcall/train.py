@@ -33,7 +33,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
 from skillcall import distributed
-from skillcall.calls import SPANNED_SHARE, calls_match, copied_params, verbatim
+from skillcall.calls import SPANNED_SHARE, calls_match, copied_params, never_first, verbatim
 from skillcall.dataset import Row, read_rows, spread
 from skillcall.generation import generate
 from skillcall.models import SKILLS_FILE, TRAINING_FILE, device, load_base, resolve_dtype
@@ -437,7 +437,12 @@ def train(
     said = [(r.user, r.answer) for r in train_rows]  # which values are the user's words, for decoding
     copied = copied_params(said, skills)
     spanned = copied_params(said, skills, SPANNED_SHARE, verbatim) if p.prompt.spans else ()
-    prompter = replace(Prompter.build(p.prompt, skills, tokenizer), copied=copied, spanned=spanned)
+    prompter = replace(
+        Prompter.build(p.prompt, skills, tokenizer),
+        copied=copied,
+        spanned=spanned,
+        never_first=never_first(said, spanned),
+    )
     train_examples = tokenize_rows(train_rows, prompter, p.arithmetic_dropout, p.seed)
     val_examples = tokenize_rows(val_rows, prompter)
     check_learnable(train_examples, [r.file for r in train_rows], p.max_length)

@@ -16,6 +16,7 @@ from skillcall.calls import (
     copied_params,
     could_start_call,
     extract_call,
+    never_first,
     parse_call,
     validate,
     verbatim,
@@ -188,3 +189,36 @@ def test_the_spanned_parameters_of_the_shipped_examples_are_the_ones_nearly_alwa
     pairs = [(pair.user, pair.answer) for f in files for pair in f.pairs]
     spanned = ("news.topic", "notes.note", "openai.prompt", "runapp.program", "story.description")
     assert copied_params(pairs, skills, SPANNED_SHARE, verbatim) == spanned
+
+
+def test_the_words_the_shipped_examples_leave_out_of_a_spanned_value_are_carriers_articles_and_wake_words():
+    """Learned from the examples, not listed: the invocation phrases stripped from prompts, the articles from
+    topics and stories, the wake words from all; a word that starts some value ("the" of a note, "google" of a
+    program, "can" of a question) is never among them."""
+    from pathlib import Path
+
+    from skillcall.examples import read_examples_dir
+
+    skills, files = read_examples_dir(Path(__file__).parent.parent / "examples")
+    pairs = [(pair.user, pair.answer) for f in files for pair in f.pairs]
+    spanned = copied_params(pairs, skills, SPANNED_SHARE, verbatim)
+    never = {k: set(v) for k, v in never_first(pairs, spanned).items()}
+    assert set(never) == set(spanned)
+    assert {"ask", "ai", "gpt", "chatgpt", "openai", "hey", "alexa", "um"} <= never["openai.prompt"]
+    assert {"the", "a", "an", "about", "story"} <= never["story.description"]
+    assert {"the", "about", "news", "headlines"} <= never["news.topic"]
+    assert {"open", "launch", "the", "start"} <= never["runapp.program"]
+    assert not {"the", "call", "buy"} & never["notes.note"] and "google" not in never["runapp.program"]
+    assert not {"can", "what", "how", "why", "is"} & never["openai.prompt"]
+
+
+def test_never_first_counts_a_word_once_per_example_and_only_before_the_value():
+    pairs = [
+        ("ask the ai about the moon", 'openai(prompt="the moon")'),
+        ("ask ai ask ai what is a moon", 'openai(prompt="what is a moon")'),
+        ("ask ai why", 'openai(prompt="why")'),
+        ("why ask ai", 'openai(prompt="why")'),  # "ask" and "ai" after the value: not counted
+    ]
+    assert never_first(pairs, ("openai.prompt",), least=3) == {"openai.prompt": ("ai", "ask")}
+    assert never_first(pairs, ("openai.prompt",), least=4) == {"openai.prompt": ()}
+    assert never_first(pairs, ("news.topic",)) == {"news.topic": ()}  # no example gives it

@@ -1,6 +1,8 @@
 """Constrained decoding in the generation engine: with the skills' grammar every answer of the tiny random model is
 a valid call, the same whether batched with the shared prefix and left padding or one by one."""
 
+from pathlib import Path
+
 import pytest
 from tiny_adapter import SKILLS, TINY_TEST
 
@@ -159,6 +161,44 @@ def test_a_spanned_value_never_starts_at_the_wake_word_the_utterance_opens_with(
     assert not first("um hey google kitchen roll on the list") & {"h", "hey", "g", "google", "um"}
     assert {"google", "g"} <= first("google chrome please")  # no "hey" or "ok": a program's name, kept
     assert {"al", "a"} <= first("ask alexa to add milk")  # not where the utterance opens
+
+
+def test_every_spanned_value_of_the_shipped_examples_comes_after_the_self_correction_said_before_it():
+    """The span constraint starts a value after the last "no wait" / "i mean" / "scratch that": the examples that
+    say one all give the value after it (and there are some)."""
+    from skillcall.calls import SPANNED_SHARE, copied_params, parse_call, verbatim
+    from skillcall.examples import read_examples_dir
+    from skillcall.generation import correction_end
+
+    skills, files = read_examples_dir(Path(__file__).parent.parent / "examples")
+    pairs = [(pair.user, pair.answer) for f in files for pair in f.pairs]
+    spanned = copied_params(pairs, skills, SPANNED_SHARE, verbatim)
+    corrected = []
+    for user, answer in pairs:
+        call, text = parse_call(answer), user.lower()
+        for name, value in call.args:
+            if f"{call.name}.{name}" in spanned and value.lower() in text and (end := correction_end(text)):
+                corrected.append((user, value, text.find(value.lower(), end) >= end))
+    assert len(corrected) >= 20 and all(after for *_, after in corrected), [c for c in corrected if not c[2]]
+
+
+def test_a_spanned_value_never_starts_at_a_word_that_starts_none_of_its_train_values(smollm2_tokenizer):
+    from skillcall.generation import SpanConstraint
+
+    tok = smollm2_tokenizer
+    never = {"openai.prompt": ("ai", "ask"), "story.description": ("a", "about", "the")}
+    span = SpanConstraint(tok, [], ("openai.prompt", "story.description"), prompt_len=0, never_first=never)
+
+    def first(user: str, param: str) -> set[str]:
+        return {tok.decode([i]) for i in span.allowed(user, "", param)}
+
+    assert not first("ask ai can dogs eat grapes", "openai.prompt") & {"a", "as", "ask", "ai"}
+    assert {"can", "c", "dogs", "gra"} <= first("ask ai can dogs eat grapes", "openai.prompt")
+    assert {"ask", "ai"} <= first("ask ai can dogs eat grapes", "runapp.program")  # another parameter's words
+    story = "a story about the um the boy who cried wolf"
+    assert not first(story, "story.description") & {"a", "about", "the", "th", "ab"}
+    assert {"boy", "story", "um", "c"} <= first(story, "story.description")
+    assert " the" in {tok.decode([i]) for i in span.allowed(story, "story about", "story.description")}  # inside
 
 
 def test_span_constraint_masks_only_rows_inside_a_spanned_value(tiny):

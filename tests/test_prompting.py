@@ -121,12 +121,13 @@ def test_answer_from_cuts_at_the_end_of_turn(chat):
 def test_save_and_load_round_trip(mode, hints, tmp_path, tiny_data, smollm2_tokenizer):
     params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), *hints)
     p = Prompter.build(replace(params, other_bias=1.5, copy_bias=0.5), tiny_data.skills, smollm2_tokenizer)
-    p = replace(p, copied=("weather.location",), spanned=("notes.note", "runapp.program"))
+    never = {"notes.note": ("add", "note"), "runapp.program": ()}
+    p = replace(p, copied=("weather.location",), spanned=("notes.note", "runapp.program"), never_first=never)
     p.save(tmp_path / "adapter")
     q = Prompter.load(tmp_path / "adapter", smollm2_tokenizer)
     assert (q.mode, q.system, q.raw_template) == (p.mode, p.system, p.raw_template)
     assert (q.numbers, q.arithmetic, q.addressee, q.places) == hints
-    assert (q.other_bias, q.copy_bias, q.copied, q.spanned) == (1.5, 0.5, ("weather.location",), p.spanned)
+    assert (q.other_bias, q.copy_bias, q.copied, q.spanned, q.never_first) == (1.5, 0.5, p.copied, p.spanned, never)
     for user in ("hi", "two plus two", "mum what's two plus two", "what's two plus two", "weather in kwala lumpur"):
         assert q.prompt(user) + q.completion("other()") == p.prompt(user) + p.completion("other()")
 
