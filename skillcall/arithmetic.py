@@ -6,10 +6,12 @@ requests that are exactly one operation, after wake words and "what's"-like open
 "subtract A from B", "the difference between", "the product of"), a percentage (of, off, a tip on), a root, a
 square or cube, a fraction ("seven eighths of", "half of", "double"), or the sum or mean of a list; steps done
 one after another ("subtract twelve from fifty and then double it"); a conversion between exact units of time,
-length, weight or volume ("how many hours in three days", :func:`conversion`); and two kinds of word problem that
-need no guess, a rate asked over another period ("fifty dollars a week how much is that in a year"), an age from
-two numbers ("in eight years i'll be forty how old am i now") and a value changed up or down ("it was minus seven
-and it's warmed up twelve degrees"); each in the form the hand examples in
+length, weight or volume ("how many hours in three days", :func:`conversion`); and the word problems that need no
+guess: a rate asked over another period ("fifty dollars a week how much is that in a year"), an age from two
+numbers ("in eight years i'll be forty how old am i now"), a value changed up or down ("it was minus seven and
+it's warmed up twelve degrees"), a score as a percentage ("eighty five out of ninety two what percentage is that")
+and an amount split some ways ("the rent's two thousand one hundred split three ways"); each in the form the hand
+examples in
 ``examples/math.txt`` write it. Anything more (other word problems, "five plus three times two", "7²") gets no
 reading, and the model answers alone.
 
@@ -323,6 +325,45 @@ def _changes(text: str) -> str | None:
     return first + "".join(("+" if c[1] else "-") + n for c, n in zip(changes, said[1:], strict=True))
 
 
+_SCORE = re.compile(rf"\b{_LAZY} out of {_N}\b")
+
+
+def _score(text: str) -> str | None:
+    """A score asked for as a percentage: "i got eighty five out of ninety two what percentage is that" ->
+    ``85/92*100``; None unless those are the only numbers said.
+
+    >>> _score("twelve out of sixteen as a percentage"), _score("i got twelve out of sixteen")
+    ('12/16*100', None)
+    """
+    if not re.search(r"\b(?:percent|per cent|percentage)\b", text) or not (m := _SCORE.search(text)):
+        return None
+    said = [_number(m[1]), _number(m[2])]
+    return f"{said[0]}/{said[1]}*100" if None not in said and len(spoken_numbers(text)) == 2 else None
+
+
+_SHARE = re.compile(r"\b(?:split|splitting|splits|share|shared|sharing)\b")
+_WAYS = re.compile(rf"\b(?:{_N} ways|(?:between|among|amongst|by) (?:the |all )?{_N}\b)")
+
+
+def _split(text: str) -> str | None:
+    """An amount split some ways, each share asked for: "eighty thousand split twelve ways" -> ``80000/12``,
+    "split one hundred and twelve pounds forty between the three of us" -> ``112.4/3``; None unless exactly the
+    amount and the ways are said.
+
+    >>> _split("we owe a hundred and eighty four dollars split it between the four of us")
+    '184/4'
+    >>> _split("uh the leaving present is ninety two bucks shared between four people"), _split("split the bill")
+    ('92/4', None)
+    """
+    if not _SHARE.search(text) or not (ways := _WAYS.search(text)) or len(numbers := spoken_numbers(text)) != 2:
+        return None
+    by = _number(ways[1] or ways[2])
+    if by not in numbers or numbers.index(by) != 1:  # the amount comes first
+        return None
+    amount = re.sub(r"(\.\d*?)0+$", r"\1", numbers[0]).removesuffix(".")  # "$84.60": 84.6
+    return f"{amount}/{by}"
+
+
 def _read(text: str) -> str | None:
     """The expression the whole of ``text`` (lowercase words) asks for, else None."""
     if read := _convert(text):
@@ -395,4 +436,4 @@ def arithmetic(utterance: str) -> str | None:
     for said in [text] + [text[edit.end() :] for edit in _EDIT.finditer(text)]:
         if read := _read(said) or _chain(said):
             return read
-    return _rate(text) or _age(text) or _changes(text)
+    return _rate(text) or _age(text) or _changes(text) or _score(text) or _split(text)

@@ -84,6 +84,17 @@ from skillcall.examples import read_examples_dir
         ("it was three below zero then it rose eight and fell five what's the temperature", "-3+8-5"),
         ("it dropped four degrees what a cold night", None),  # no value before the change
         ("it was minus six at dawn and rose eight by ten am what is it now", None),  # "ten am" is no change
+        # a score asked for as a percentage; an amount split some ways (the amount first)
+        ("i got forty seven out of sixty on my quiz what's that as a percentage", "47/60*100"),
+        ("hey what percentage is 18 out of 72", "18/72*100"),
+        ("i got forty seven out of sixty on my quiz", None),  # no percentage asked
+        ("nine out of ten dentists recommend it what percentage of twelve is that", None),  # three numbers
+        ("the rent's two thousand one hundred split three ways", "2100/3"),
+        ("split 84.60 between 3 people, how much is each share?", "84.6/3"),
+        ("if twenty three hundred dollars is shared by twenty three people what does each get", "2300/23"),
+        ("split it between the four of us", None),  # no amount
+        ("split six ways the bill was ninety", None),  # the ways before the amount: not this form
+        ("what's nine hundred divided by twelve uncle ray", None),  # said to someone else, no "split"
         # a self-correction: the words after it
         ("eight times four no wait eight times five", "8*5"),
         ("twenty percent of forty i mean thirty percent of forty", "30/100*40"),
