@@ -193,6 +193,17 @@ def quote_tokens(tokenizer: Any) -> Any:
     return _QUOTE_TOKENS[key][1]
 
 
+def keep_only(scores: Any, row: int, ids: Any) -> None:
+    """Rule out every token of ``row`` but ``ids`` (in place), unless all of those are ruled out already (by the
+    grammar): then the row is left as it is."""
+    import torch
+
+    if len(ids) and torch.isfinite(scores[row, ids]).any():
+        kept = scores[row, ids].clone()
+        scores[row] = float("-inf")
+        scores[row, ids] = kept
+
+
 class CopyBias:
     """Adds ``bias`` to a row's own words while it writes the value of a ``copied`` parameter (a place, a topic:
     words the user said), and to the tokens that close the value: the value leans towards the utterance's words
@@ -341,11 +352,36 @@ class SpanConstraint:
             if (param := open_value(text)) not in self.spanned:
                 continue
             value = _VALUE_SO_FAR.search(text).group(1)
-            ids = torch.tensor(self.allowed(self.users[i], value, param), dtype=torch.long)
-            if len(ids) and torch.isfinite(scores[i, ids]).any():
-                kept = scores[i, ids].clone()
-                scores[i] = float("-inf")
-                scores[i, ids] = kept
+            keep_only(scores, i, torch.tensor(self.allowed(self.users[i], value, param), dtype=torch.long))
+        return scores
+
+
+RUN_ON = re.compile(r"(.{2,16}?)\1{2,}$")  # a value's end that is one piece three times over: "15/100*15/100*15/100*"
+
+
+def running_on(value: str) -> bool:
+    """Whether ``value`` (an open value so far) ends with the same piece of 2-16 characters, not all digits, three
+    times in a row: greedy decoding that falls into such a loop never leaves it (no value in examples/ does that).
+
+    >>> running_on("112/15/100*15/100*15/100*"), running_on("15/100*112"), running_on("1000000000")
+    (True, False, False)
+    """
+    return bool((m := RUN_ON.search(value)) and not m[1].isdigit())
+
+
+class RunOnGuard:
+    """Closes a value that runs on (:func:`running_on`): only the closing quote may come next, so the call ends
+    as a valid (if wrong) one instead of being cut off by ``max_new_tokens``. A row whose closing quote the grammar
+    has ruled out is left as it is."""
+
+    def __init__(self, tokenizer: Any, prompt_len: int):
+        self.tokenizer, self.prompt_len, self.ends = tokenizer, prompt_len, quote_tokens(tokenizer)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
+        for i, text in enumerate(texts):
+            if open_value(text) and running_on(_VALUE_SO_FAR.search(text).group(1)):
+                keep_only(scores, i, self.ends)
         return scores
 
 
@@ -410,6 +446,7 @@ def generate_batch(
         processors.append(constraint.processor(len(prompts), input_ids.shape[1]))
     if users is not None and prompter.spanned:  # after the grammar: it never leaves a row without a token
         processors.append(SpanConstraint(tokenizer, users, prompter.spanned, input_ids.shape[1], prompter.never_first))
+    processors.append(RunOnGuard(tokenizer, input_ids.shape[1]))
     with torch.inference_mode():
         ids = model.generate(
             input_ids=input_ids,

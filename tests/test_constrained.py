@@ -222,6 +222,26 @@ def test_span_constraint_masks_only_rows_inside_a_spanned_value(tiny):
     assert torch.equal(span(ids, masked.clone())[0], masked[0])
 
 
+def test_a_value_that_runs_on_can_only_close(tiny):
+    """The eval's looping answer "112/15/100*15/100*15/100*15/100*..." (cut off by max_new_tokens: invalid) is
+    closed after three turns; a value that merely repeats digits, or no loop at all, is left alone."""
+    import torch
+
+    from skillcall.generation import RunOnGuard, quote_tokens
+
+    model, prompter = tiny
+    tok = prompter.tokenizer
+    answers = ['timer(duration="1/5*5*5*', 'timer(duration="1000000000', 'timer(duration="15/100*112', "timer(dura"]
+    width = max(len(tok(a)["input_ids"]) for a in answers)
+    ids = torch.tensor([[0] * (width - len(tok(a)["input_ids"])) + tok(a)["input_ids"] for a in answers])
+    scores = RunOnGuard(tok, prompt_len=0)(ids, torch.zeros(4, model.config.vocab_size))
+    assert set(torch.isfinite(scores[0]).nonzero().ravel().tolist()) == set(quote_tokens(tok).tolist())
+    assert torch.isfinite(scores[1:]).all()
+    masked = torch.zeros(1, model.config.vocab_size)
+    masked[0, quote_tokens(tok)] = float("-inf")  # the grammar ruled out the quote: the row is left alone
+    assert torch.equal(RunOnGuard(tok, prompt_len=0)(ids[:1], masked.clone()), masked)
+
+
 @pytest.mark.slow
 def test_the_span_constraint_makes_the_random_model_write_a_piece_of_the_utterance(tiny):
     """Greedy decoding by the random model from inside a program value: without the constraint it writes text
