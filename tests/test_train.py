@@ -272,7 +272,7 @@ def test_finetune_stage_end_to_end(tiny_model_dir, tiny_data, wandb_offline, tmp
     from stages import finetune
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    p = tiny_params()
+    p = tiny_params(prompt=replace(PROMPT, spans=True))
     params["finetune"] = asdict(p)
     params["wandb"] = {"project": "test", "entity": None, "group": "g", "tags": ["ci"]}
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -291,6 +291,8 @@ def test_finetune_stage_end_to_end(tiny_model_dir, tiny_data, wandb_offline, tmp
     assert training["base_model"] == str(tiny_model_dir)
     assert training["dataset_sha256"] == file_sha256([tiny_data.train, tiny_data.val])
     assert [s["name"] for s in json.loads((adapter / "skills.json").read_text())] == ["other", "timer", "weather"]
+    decoding = json.loads((adapter / "prompt_config.json").read_text())  # what the span constraint reads
+    assert decoding["spanned"] and set(decoding["never_first"]) == set(decoding["spanned"])
     metrics = json.loads(metrics_file.read_text())
     assert set(metrics) == {"train_loss", "val_loss", "train_seconds"}  # flat and small: a DVC metric
     assert metrics["val_loss"] == training["metrics"]["val_loss"]
