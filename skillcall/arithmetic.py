@@ -11,9 +11,8 @@ guess: a rate asked over another period ("fifty dollars a week how much is that 
 numbers ("in eight years i'll be forty how old am i now"), a value changed up or down ("it was minus seven and
 it's warmed up twelve degrees"), a score as a percentage ("eighty five out of ninety two what percentage is that")
 and an amount split some ways ("the rent's two thousand one hundred split three ways"); each in the form the hand
-examples in
-``examples/math.txt`` write it. Anything more (other word problems, "five plus three times two", "7²") gets no
-reading, and the model answers alone.
+examples in ``examples/math.txt`` write it. Anything more (other word problems, "five plus three times two", "7²")
+gets no reading, and the model answers alone.
 
     >>> arithmetic("uh what's six hundred and forty over thirty two")
     '640/32'
@@ -360,7 +359,7 @@ def _split(text: str) -> str | None:
     by = _number(ways[1] or ways[2])
     if by not in numbers or numbers.index(by) != 1:  # the amount comes first
         return None
-    amount = re.sub(r"(\.\d*?)0+$", r"\1", numbers[0]).removesuffix(".")  # "$84.60": 84.6
+    amount = re.sub(r"(\.\d*?)0+$", r"\1", numbers[0]).removesuffix(".")  # "84.60" (money in digits): 84.6
     return f"{amount}/{by}"
 
 

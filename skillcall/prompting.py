@@ -268,7 +268,7 @@ class Prompter:
         (d / SYSTEM_FILE).write_text(self.system + "\n", encoding="utf-8")
         config = {"mode": self.mode, "system_prompt": SYSTEM_FILE, "raw_template": None}
         config |= hints_of(self)
-        config |= {name: getattr(self, name) for name in BIASES} | {name: getattr(self, name) for name in SAID}
+        config |= {name: getattr(self, name) for name in (*BIASES, *SAID)}
         if self.raw_template is not None:
             (d / RAW_FILE).write_text(self.raw_template + "\n", encoding="utf-8")
             config["raw_template"] = RAW_FILE
