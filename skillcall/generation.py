@@ -13,6 +13,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from tqdm import tqdm
@@ -297,6 +298,22 @@ def correction_end(text: str) -> int:
     return max((m.end() for m in _CORRECTION.finditer(text)), default=0)
 
 
+@lru_cache(maxsize=4096)
+def value_starts(text: str, never: frozenset[str] = frozenset()) -> tuple[int, ...]:
+    """Where in ``text`` (lower case) a spanned value may start: at a word's start, after the opening wake word and
+    the last self-correction, not at a word in ``never``. Once per utterance and parameter, not per decoding step.
+
+    >>> value_starts("alexa ask ai why", frozenset({"ask", "ai"}))
+    (13,)
+    """
+    skip = max(wake_end(text), correction_end(text))
+    return tuple(
+        i
+        for i, c in enumerate(text)
+        if c.isalnum() and i >= skip and (i == 0 or not text[i - 1].isalnum()) and words(text[i:])[0] not in never
+    )
+
+
 class SpanConstraint:
     """While a row writes the value of a ``spanned`` parameter (one that is a piece of the utterance in nearly every
     train row: a program's name, a note; :data:`skillcall.calls.SPANNED_SHARE`), only text that continues a piece
@@ -319,22 +336,16 @@ class SpanConstraint:
         never_first: dict[str, tuple[str, ...]] | None = None,
     ):
         self.tokenizer, self.users, self.spanned, self.prompt_len = tokenizer, users, set(spanned), prompt_len
-        self.never_first = {k: set(v) for k, v in (never_first or {}).items()}
+        self.never_first = {k: frozenset(v) for k, v in (never_first or {}).items()}
         self.pieces, self.longest = token_pieces(tokenizer)
         self.ends = quote_tokens(tokenizer).tolist()
 
     def allowed(self, user: str, value: str, param: str = "") -> list[int]:
         """The tokens that may come after ``value`` (the open value so far of ``param``, "skill.param") for the
         utterance ``user``."""
-        text, value, never = user.lower(), value.lower(), self.never_first.get(param, set())
-        skip = max(wake_end(text), correction_end(text))
-        starts = [
-            i
-            for i, c in enumerate(text)
-            if c.isalnum() and i >= skip and (i == 0 or not text[i - 1].isalnum()) and words(text[i:])[0] not in never
-        ]
+        text, value = user.lower(), value.lower()
         ids: set[int] = set()
-        for start in starts:
+        for start in value_starts(text, self.never_first.get(param, frozenset())):
             if not text.startswith(value, start):
                 continue
             rest = text[start + len(value) :]
