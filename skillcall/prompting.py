@@ -22,6 +22,7 @@ from typing import Any
 
 from skillcall.addressee import addressee as said_to
 from skillcall.arithmetic import arithmetic as expression
+from skillcall.durations import duration
 from skillcall.numbers import spoken_numbers
 from skillcall.places import place
 from skillcall.skills import OTHER, Skills
@@ -33,10 +34,15 @@ RAW_FILE = "prompt_template.txt"
 _DUMMY_USER = "hello"  # any utterance: the completion does not depend on it
 
 
-SAID = ("copied", "spanned", "never_first")  # what the Prompter knows for the copy bias and the span constraint
+SAID = (
+    "copied",
+    "spanned",
+    "never_first",
+    "start_within",
+)  # what the Prompter knows for the copy bias and the span constraint
 BIASES = ("other_bias", "copy_bias")  # the Prompter's decoding offsets (nats) that eval and predict may override
 # the lines the Prompter appends to the user text (:func:`with_hints`)
-HINTS = ("numbers", "arithmetic", "addressee", "places")
+HINTS = ("numbers", "arithmetic", "durations", "addressee", "places")
 
 
 def hints_of(source: Any) -> dict[str, bool]:
@@ -55,6 +61,7 @@ class PromptParams:
     raw_template: str = "prompts/llama2.txt"  # used when mode == "raw"; {system}, {user}, {answer}
     numbers: bool = False  # append the numbers the utterance says, in digits, to it ("...\n(numbers: 200, 63)")
     arithmetic: bool = False  # append the expression of plain arithmetic ("...\n(math: 640/32)")
+    durations: bool = False  # append the length of time it says, as the timer takes it ("...\n(duration: 1 hour)")
     addressee: bool = False  # append the person in the room it is said to, if any ("mike what's ...\n(said to: mike)")
     places: bool = False  # append the place it names, as an atlas spells it ("kwala lumpur ...\n(place: Kuala Lumpur)")
     other_bias: float = 0.0  # logit (nats) taken from other()'s first token at the answer's first step, at inference
@@ -63,23 +70,33 @@ class PromptParams:
 
 
 def with_hints(
-    user: str, numbers: bool = False, arithmetic: bool = False, addressee: bool = False, places: bool = False
+    user: str,
+    numbers: bool = False,
+    arithmetic: bool = False,
+    durations: bool = False,
+    addressee: bool = False,
+    places: bool = False,
 ) -> str:
     """``user`` with a line for each hint that is on and has something to say, each read from ``user`` alone:
     the numbers said, in digits (:func:`skillcall.numbers.spoken_numbers`), the expression of plain arithmetic
-    (:func:`skillcall.arithmetic.arithmetic`), the person in the room it is said to
+    (:func:`skillcall.arithmetic.arithmetic`), the length of time it says (:func:`skillcall.durations.duration`),
+    the person in the room it is said to
     (:func:`skillcall.addressee.addressee`), the place it names (:func:`skillcall.places.place`).
 
     >>> with_hints("what's six hundred and forty over thirty two", numbers=True, arithmetic=True)
     "what's six hundred and forty over thirty two\\n(numbers: 640, 32)\\n(math: 640/32)"
     >>> with_hints("is it twelve degrees in oslo mum", numbers=True, arithmetic=True, addressee=True)
     'is it twelve degrees in oslo mum\\n(numbers: 12)\\n(said to: mum)'
+    >>> with_hints("an hour and twenty minutes on the roast", numbers=True, durations=True)
+    'an hour and twenty minutes on the roast\\n(numbers: 20)\\n(duration: 1 hour 20 minutes)'
     """
     lines = [user]
     if numbers and (said := spoken_numbers(user)):
         lines.append(f"(numbers: {', '.join(said)})")
     if arithmetic and (expr := expression(user)):
         lines.append(f"(math: {expr})")
+    if durations and (length := duration(user)):
+        lines.append(f"(duration: {length})")
     if addressee and (person := said_to(user)):
         lines.append(f"(said to: {person})")
     if places and (named := place(user)):
@@ -161,6 +178,7 @@ class Prompter:
     raw_template: str | None = None  # the text of the raw prompt file (raw mode)
     numbers: bool = False  # the user text gets the numbers it says in digits (:func:`with_hints`)
     arithmetic: bool = False  # ... the expression it asks for, when it is plain arithmetic
+    durations: bool = False  # ... the length of time it says, as the timer takes it
     addressee: bool = False  # ... the person in the room it is said to
     places: bool = False  # ... and the place it names, as an atlas spells it
     other_bias: float = 0.0  # decoding: subtracted from other()'s first-token logit (:mod:`skillcall.generation`)
@@ -168,6 +186,9 @@ class Prompter:
     copied: tuple[str, ...] = ()  # "skill.param" names whose values are words the user said (calls.copied_params)
     spanned: tuple[str, ...] = ()  # ... whose values are only a piece of the utterance as said (SpanConstraint)
     never_first: dict[str, tuple[str, ...]] = field(default_factory=dict)  # spanned -> words no value starts with
+    start_within: dict[str, int] = field(
+        default_factory=dict
+    )  # spanned -> how many of its first places a value starts at
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -289,6 +310,7 @@ class Prompter:
             "copied": tuple(config.get("copied", ())),
             "spanned": tuple(config.get("spanned", ())),
             "never_first": {k: tuple(v) for k, v in config.get("never_first", {}).items()},
+            "start_within": dict(config.get("start_within", {})),
         }
         return cls(config["mode"], system, tokenizer, raw, **hints, **decoding)
 

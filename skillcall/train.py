@@ -35,7 +35,7 @@ from trl import SFTConfig, SFTTrainer
 from skillcall import distributed
 from skillcall.calls import SPANNED_SHARE, calls_match, copied_params, never_first, verbatim
 from skillcall.dataset import Row, read_rows, spread
-from skillcall.generation import generate
+from skillcall.generation import generate, start_within
 from skillcall.models import SKILLS_FILE, TRAINING_FILE, device, load_base, resolve_dtype
 from skillcall.prompting import Prompter, PromptParams
 from skillcall.skills import Skills
@@ -437,11 +437,13 @@ def train(
     said = [(r.user, r.answer) for r in train_rows]  # which values are the user's words, for decoding
     copied = copied_params(said, skills)
     spanned = copied_params(said, skills, SPANNED_SHARE, verbatim) if p.prompt.spans else ()
+    never = never_first(said, spanned)
     prompter = replace(
         Prompter.build(p.prompt, skills, tokenizer),
         copied=copied,
         spanned=spanned,
-        never_first=never_first(said, spanned),
+        never_first=never,
+        start_within=start_within(said, never),
     )
     train_examples = tokenize_rows(train_rows, prompter, p.arithmetic_dropout, p.seed)
     val_examples = tokenize_rows(val_rows, prompter)

@@ -115,20 +115,30 @@ def test_answer_from_cuts_at_the_end_of_turn(chat):
 
 
 @pytest.mark.parametrize(
-    "hints", [(False,) * 4, (True, False, False, False), (False, True, True, False), (True, True, True, True)]
+    "hints",
+    [
+        (False,) * 5,
+        (True, False, False, False, False),
+        (False, True, True, True, False),
+        (True, True, True, True, True),
+    ],
 )
 @pytest.mark.parametrize("mode", ["chat", "raw"])
 def test_save_and_load_round_trip(mode, hints, tmp_path, tiny_data, smollm2_tokenizer):
     params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), *hints)
     p = Prompter.build(replace(params, other_bias=1.5, copy_bias=0.5), tiny_data.skills, smollm2_tokenizer)
     never = {"notes.note": ("add", "note"), "runapp.program": ()}
-    p = replace(p, copied=("weather.location",), spanned=("notes.note", "runapp.program"), never_first=never)
+    within = {"notes.note": 8, "runapp.program": 6}
+    spanned = ("notes.note", "runapp.program")
+    p = replace(p, copied=("weather.location",), spanned=spanned, never_first=never, start_within=within)
     p.save(tmp_path / "adapter")
     q = Prompter.load(tmp_path / "adapter", smollm2_tokenizer)
     assert (q.mode, q.system, q.raw_template) == (p.mode, p.system, p.raw_template)
-    assert (q.numbers, q.arithmetic, q.addressee, q.places) == hints
-    assert (q.other_bias, q.copy_bias, q.copied, q.spanned, q.never_first) == (1.5, 0.5, p.copied, p.spanned, never)
-    for user in ("hi", "two plus two", "mum what's two plus two", "what's two plus two", "weather in kwala lumpur"):
+    assert (q.numbers, q.arithmetic, q.durations, q.addressee, q.places) == hints
+    assert (q.other_bias, q.copy_bias, q.copied, q.spanned) == (1.5, 0.5, p.copied, p.spanned)
+    assert (q.never_first, q.start_within) == (never, within)
+    said = ("hi", "two plus two", "mum what's two plus two", "weather in kwala lumpur", "an hour and a half timer")
+    for user in said:
         assert q.prompt(user) + q.completion("other()") == p.prompt(user) + p.completion("other()")
 
 
@@ -147,14 +157,19 @@ def test_number_hint_goes_after_the_utterance_in_training_and_inference(mode, ti
 
 @pytest.mark.parametrize("mode", ["chat", "raw"])
 def test_hints_go_after_the_utterance_in_their_order(mode, tiny_data, smollm2_tokenizer):
-    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), True, True, True)
+    on = {"numbers": True, "arithmetic": True, "durations": True, "addressee": True}
+    params = PromptParams(mode, str(ROOT / "prompts/system.txt"), str(ROOT / "prompts/llama2.txt"), **on)
     hinted = Prompter.build(params, tiny_data.skills, smollm2_tokenizer)
-    off = {"numbers": False, "arithmetic": False, "addressee": False}
+    off = dict.fromkeys(on, False)
     plain = Prompter.build(replace(params, **off), tiny_data.skills, smollm2_tokenizer)
     math, talk = "what's nineteen times four", "grandpa how much is nineteen times four"
     assert hinted.prompt(math) == plain.prompt(math + "\n(numbers: 19, 4)\n(math: 19*4)")
     assert hinted.prompt(talk) == plain.prompt(talk + "\n(numbers: 19, 4)\n(said to: grandpa)")
     assert hinted.prompt("alexa ask grandpa") == plain.prompt("alexa ask grandpa")  # said to the assistant
+    timer = "mum an hour and forty on the brisket"
+    assert hinted.prompt(timer) == plain.prompt(
+        timer + "\n(numbers: 40)\n(duration: 1 hour 40 minutes)\n(said to: mum)"
+    )
 
 
 def test_prompter_saved_before_the_number_hint_loads_without_it(tmp_path, tiny_data, smollm2_tokenizer):
