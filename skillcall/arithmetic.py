@@ -363,6 +363,36 @@ def _split(text: str) -> str | None:
     return f"{amount}/{by}"
 
 
+_TIP = re.compile(rf"\b{_N} {_OF}\b")
+_TOTAL = re.compile(r"\b(?:total|altogether|in all|on top|plus|add|adding|added|with the tip|including the tip)\b")
+
+
+def _tip(text: str) -> str | None:
+    """A tip said with its bill in any order: "what's a twenty percent tip on a forty five dollar bill" ->
+    ``20/100*45``, the bill and the tip when a total is asked ("the bill's fifty four thirty and i want to add a ten
+    percent tip what's the total" -> ``54.3+10/100*54.3``); None unless the percentage and one amount are all the
+    numbers said. An amount said as dollars and cents without the words ("sixty seven eighty") is 67.8.
+
+    >>> _tip("what would the tip be on forty two dollars at eighteen percent"), _tip("tip twenty percent")
+    ('18/100*42', None)
+    >>> _tip("uh seventy three twenty plus a fifteen percent tip what do i pay in total")
+    '73.2+15/100*73.2'
+    """
+    if not re.search(r"\btip\b", text) or len(rates := _TIP.findall(text)) != 1 or (rate := _number(rates[0])) is None:
+        return None
+    rest = _TIP.sub(" ", text)
+    runs = [run for run in re.findall(rf"\b{_N}\b", rest) if spoken_numbers(run)]
+    if len(runs) != 1 or re.search(r"\b(?:ways|each|between|per person|of us)\b", rest):
+        return None
+    said = spoken_numbers(runs[0])
+    if len(said) == 2 and "." not in said[0] and 10 <= float(said[1]) < 100:  # "sixty seven eighty": dollars, cents
+        said = [f"{said[0]}.{said[1]}".rstrip("0")]
+    if len(said) != 1:
+        return None
+    amount = re.sub(r"(\.\d*?)0+$", r"\1", said[0]).removesuffix(".")
+    return f"{amount}+{rate}/100*{amount}" if _TOTAL.search(rest) else f"{rate}/100*{amount}"
+
+
 def _read(text: str) -> str | None:
     """The expression the whole of ``text`` (lowercase words) asks for, else None."""
     if read := _convert(text):
@@ -435,4 +465,4 @@ def arithmetic(utterance: str) -> str | None:
     for said in [text] + [text[edit.end() :] for edit in _EDIT.finditer(text)]:
         if read := _read(said) or _chain(said):
             return read
-    return _rate(text) or _age(text) or _changes(text) or _score(text) or _split(text)
+    return _rate(text) or _age(text) or _changes(text) or _score(text) or _split(text) or _tip(text)

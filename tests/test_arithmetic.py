@@ -113,6 +113,16 @@ from skillcall.examples import read_examples_dir
         ("i have no idea what twelve times four is", None),
         ("double check the timer", None),
         ("twenty percent of sixty sorry of eighty", None),  # the words after the correction are no operation
+        # a tip, the bill said before or after it; the total when one is asked; dollars and cents run together
+        ("what's a twenty percent tip on a forty five dollar bill", "20/100*45"),
+        ("what would the tip be on forty two dollars at eighteen percent", "18/100*42"),
+        ("we're leaving a twelve percent tip on sixty seven eighty how much is the tip", "12/100*67.8"),
+        ("ok computer add an eighteen percent tip to ninety two forty", "92.4+18/100*92.4"),
+        ("the bill is ninety six dollars plus a fifteen percent tip what's the total", "96+15/100*96"),
+        ("the bill was ninety six forty plus a fifteen percent tip split between four of us", None),
+        ("there's four of us and the bill was ninety six forty plus a fifteen percent tip", None),  # 4: whose?
+        ("a twenty percent tip", None),
+        ("my tip was twenty percent of the bill", None),
     ],
 )
 def test_arithmetic(said, expression):
