@@ -314,18 +314,17 @@ def value_starts(text: str, never: frozenset[str] = frozenset()) -> tuple[int, .
     )
 
 
-START_SHARE = 0.99  # the share of a spanned parameter's train values that start within its start_within
-
-
 def start_within(examples: list[tuple[str, str]], never_first: dict[str, tuple[str, ...]]) -> dict[str, int]:
     """For each spanned parameter (the keys of ``never_first``), within how many of the places a value may start
-    (:func:`value_starts`, in order) :data:`START_SHARE` of its values in ``examples`` (utterance, call) start.
-    A long question is asked whole: 484 of 490 train prompts start at one of the first four places, so the model
-    may not answer "uh we bought an old house ... how i can know" with ``prompt="how i can know"``.
+    (:func:`value_starts`, in order) all of its values in ``examples`` (utterance, call) start: the latest place
+    any of them starts at. A long question is asked whole: the 528 train prompts all start at one of the first 7
+    places, so the model may not answer "uh we bought an old house ... how i can know" (its 25th place) with
+    ``prompt="how i can know"``; a program named late ("we're doing a party playlist tonight so load up
+    clementine") is allowed as far in as the train programs go.
 
     >>> start_within([("um can dogs eat grapes", 'openai(prompt="can dogs eat grapes")')] * 99
     ...              + [("i said so why", 'openai(prompt="why")')], {"openai.prompt": ("um",)})
-    {'openai.prompt': 1}
+    {'openai.prompt': 4}
     """
     seen: dict[str, list[int]] = {key: [] for key in never_first}
     for utterance, answer in examples:
@@ -335,7 +334,7 @@ def start_within(examples: list[tuple[str, str]], never_first: dict[str, tuple[s
             starts = value_starts(text, frozenset(never_first.get(key, ()))) if key in seen else ()
             if (at := text.find(value.lower())) in starts:
                 seen[key].append(starts.index(at) + 1)
-    return {key: sorted(n)[-(-len(n) * 99 // 100) - 1] for key, n in seen.items() if n}
+    return {key: max(n) for key, n in seen.items() if n}
 
 
 class SpanConstraint:

@@ -215,8 +215,8 @@ def test_a_spanned_value_starts_only_within_its_first_places(smollm2_tokenizer):
 
 
 def test_start_within_on_the_shipped_examples_keeps_their_own_values_and_is_small():
-    """Learned from the hand examples, the limit lets 99% of their own values start where they do (checked here
-    on all of them, not the train split alone) and is a handful of places, not the whole utterance."""
+    """Learned from the hand examples, the limit lets every one of their own values start where it does and is a
+    handful of places, not the whole utterance."""
     from skillcall.calls import SPANNED_SHARE, copied_params, never_first, parse_call, verbatim
     from skillcall.examples import read_examples_dir
     from skillcall.generation import start_within, value_starts
@@ -226,7 +226,7 @@ def test_start_within_on_the_shipped_examples_keeps_their_own_values_and_is_smal
     spanned = copied_params(pairs, skills, SPANNED_SHARE, verbatim)
     never = never_first(pairs, spanned)
     limits = start_within(pairs, never)
-    assert set(limits) == set(spanned) and all(2 <= n <= 10 for n in limits.values()), limits
+    assert set(limits) == set(spanned) and all(2 <= n <= 20 for n in limits.values()), limits
     for key, limit in limits.items():
         skill, param = key.split(".")
         places = []
@@ -236,7 +236,7 @@ def test_start_within_on_the_shipped_examples_keeps_their_own_values_and_is_smal
             starts = value_starts(text, frozenset(never[key]))
             if value and text.find(value) in starts:
                 places.append(starts.index(text.find(value)))
-        assert sum(n < limit for n in places) >= 0.99 * len(places) > 100, key
+        assert len(places) > 100 and max(places) == limit - 1, key
 
 
 def test_span_constraint_masks_only_rows_inside_a_spanned_value(tiny):
