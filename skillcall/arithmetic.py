@@ -340,6 +340,12 @@ def _score(text: str) -> str | None:
     return f"{said[0]}/{said[1]}*100" if None not in said and len(spoken_numbers(text)) == 2 else None
 
 
+def _trimmed(number: str) -> str:
+    """A number without trailing decimal zeros: money said or written with cents, "84.60" -> ``84.6``, "67.80" ->
+    ``67.8``, "12.00" -> ``12``."""
+    return re.sub(r"(\.\d*?)0+$", r"\1", number).removesuffix(".")
+
+
 _SHARE = re.compile(r"\b(?:split|splitting|splits|share|shared|sharing)\b")
 _WAYS = re.compile(rf"\b(?:{_N} ways|(?:between|among|amongst|by) (?:the |all )?{_N}\b)")
 
@@ -359,8 +365,7 @@ def _split(text: str) -> str | None:
     by = _number(ways[1] or ways[2])
     if by not in numbers or numbers.index(by) != 1:  # the amount comes first
         return None
-    amount = re.sub(r"(\.\d*?)0+$", r"\1", numbers[0]).removesuffix(".")  # "84.60" (money in digits): 84.6
-    return f"{amount}/{by}"
+    return f"{_trimmed(numbers[0])}/{by}"
 
 
 _TIP = re.compile(rf"\b{_N} {_OF}\b")
@@ -386,10 +391,10 @@ def _tip(text: str) -> str | None:
         return None
     said = spoken_numbers(runs[0])
     if len(said) == 2 and "." not in said[0] and 10 <= float(said[1]) < 100:  # "sixty seven eighty": dollars, cents
-        said = [f"{said[0]}.{said[1]}".rstrip("0")]
+        said = [f"{said[0]}.{said[1]}"]
     if len(said) != 1:
         return None
-    amount = re.sub(r"(\.\d*?)0+$", r"\1", said[0]).removesuffix(".")
+    amount = _trimmed(said[0])
     return f"{amount}+{rate}/100*{amount}" if _TOTAL.search(rest) else f"{rate}/100*{amount}"
 
 

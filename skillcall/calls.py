@@ -16,7 +16,7 @@ import json
 import re
 import tokenize
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from skillcall.skills import Skills
@@ -269,6 +269,21 @@ def copied_params(
     return tuple(sorted(k for k, v in said_counts.items() if sum(v) >= share * len(v)))
 
 
+def said_values(examples: list[tuple[str, str]], params: tuple[str, ...]) -> Iterator[tuple[str, str, int, str]]:
+    """For each value of a ``skill.param`` in ``params`` in ``examples`` (utterance, call): the parameter, the
+    utterance in lower case, where the value starts in it (-1 if it is not a piece of it) and the value.
+
+    >>> list(said_values([("Ask AI why", 'openai(prompt="why")')], ("openai.prompt",)))
+    [('openai.prompt', 'ask ai why', 7, 'why')]
+    """
+    for utterance, answer in examples:
+        call = parse_call(answer)
+        for name, value in call.args:
+            if (key := f"{call.name}.{name}") in params:
+                text = utterance.lower()
+                yield key, text, text.find(value.lower()), value
+
+
 NEVER_FIRST_LEAST = 3  # a word is never_first once it comes before a value in this many examples (and starts none)
 
 
@@ -285,16 +300,12 @@ def never_first(
     """
     before: dict[str, dict[str, int]] = {name: {} for name in params}
     starts: dict[str, set[str]] = {name: set() for name in params}
-    for utterance, answer in examples:
-        call = parse_call(answer)
-        for name, value in call.args:
-            key, text = f"{call.name}.{name}", utterance.lower()
-            at = text.find(value.lower())
-            if key not in before or at < 0 or not (value_words := words(value)):
-                continue
-            starts[key].add(value_words[0])
-            for word in set(words(text[:at])):
-                before[key][word] = before[key].get(word, 0) + 1
+    for key, text, at, value in said_values(examples, params):
+        if at < 0 or not (value_words := words(value)):
+            continue
+        starts[key].add(value_words[0])
+        for word in set(words(text[:at])):
+            before[key][word] = before[key].get(word, 0) + 1
     return {
         k: tuple(sorted(w for w, n in counts.items() if n >= least and w not in starts[k]))
         for k, counts in before.items()

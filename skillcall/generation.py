@@ -19,7 +19,7 @@ from typing import Any
 from tqdm import tqdm
 
 from skillcall.addressee import WAKE
-from skillcall.calls import HESITATIONS, could_start_call, parse_call, words
+from skillcall.calls import HESITATIONS, could_start_call, said_values, words
 from skillcall.grammar import Grammar
 from skillcall.prompting import Prompter
 from skillcall.skills import OTHER
@@ -327,13 +327,9 @@ def start_within(examples: list[tuple[str, str]], never_first: dict[str, tuple[s
     {'openai.prompt': 4}
     """
     seen: dict[str, list[int]] = {key: [] for key in never_first}
-    for utterance, answer in examples:
-        call = parse_call(answer)
-        for name, value in call.args:
-            key, text = f"{call.name}.{name}", utterance.lower()
-            starts = value_starts(text, frozenset(never_first.get(key, ()))) if key in seen else ()
-            if (at := text.find(value.lower())) in starts:
-                seen[key].append(starts.index(at) + 1)
+    for key, text, at, _ in said_values(examples, tuple(never_first)):
+        if at in (starts := value_starts(text, frozenset(never_first[key]))):
+            seen[key].append(starts.index(at) + 1)
     return {key: max(n) for key, n in seen.items() if n}
 
 
