@@ -29,9 +29,19 @@ def env(cwd: Path | None = None) -> dict[str, str]:
     return out
 
 
-def run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None) -> str:
-    """Run a command (env: :func:`env` + ``extra_env``); fail the test with its output if it fails; stdout+stderr."""
-    proc = subprocess.run(args, cwd=cwd, env={**env(cwd), **(extra_env or {})}, capture_output=True, text=True)
+# No single command of a test runs longer than this (s): a hung command fails its test instead of the whole CI run.
+COMMAND_TIMEOUT = 900
+
+
+def run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, timeout: float = COMMAND_TIMEOUT) -> str:
+    """Run a command (env: :func:`env` + ``extra_env``); fail the test with its output if it fails or runs longer
+    than ``timeout`` seconds; stdout+stderr."""
+    try:
+        proc = subprocess.run(
+            args, cwd=cwd, env={**env(cwd), **(extra_env or {})}, capture_output=True, text=True, timeout=timeout
+        )
+    except subprocess.TimeoutExpired as e:
+        raise AssertionError(f"{' '.join(args)} still running after {timeout} s:\n{e.stdout}\n{e.stderr}") from None
     assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout + proc.stderr
 

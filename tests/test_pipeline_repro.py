@@ -6,14 +6,20 @@ copy of that folder, so the tests do not depend on each other or on their order.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shutil
+import signal
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dvc_repo import copy_repo, ran_stages, run, set_params
+from dvc_repo import COMMAND_TIMEOUT, copy_repo, ran_stages, run, set_params
+from dvc_repo import env as dvc_env
 from wandb_files import config, records, run_dirs, summary
 
 pytestmark = pytest.mark.slow
@@ -83,10 +89,12 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -
 
 
 @pytest.fixture
-def workspace(reproduced: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """A private copy of the reproduced repo and an env whose W&B runs land in ``tmp_path/wandb/runs``."""
+def workspace(reproduced: Path, tmp_path: Path) -> Iterator[tuple[Path, dict[str, str]]]:
+    """A private copy of the reproduced repo and an env whose W&B runs land in ``tmp_path/wandb/runs``; no queue
+    worker outlives the test."""
     repo = Path(shutil.copytree(reproduced, tmp_path / "repo", symlinks=True))
-    return repo, outside_env(tmp_path / "wandb")
+    yield repo, outside_env(tmp_path / "wandb")
+    stop_workers(repo)
 
 
 def test_only_changed_stages_rerun(workspace):
@@ -131,6 +139,31 @@ def exp_rows(repo: Path, env: dict[str, str]) -> list[dict]:
     return out
 
 
+def start_queue(repo: Path, env: dict[str, str], jobs: int) -> None:
+    """``dvc queue start -j jobs``, its output in a file, not a pipe: each worker is a forked child of the command
+    and keeps its stdout, so a captured ``dvc queue start`` returns only once its workers exit. A worker can miss
+    its own shutdown (dvc-task asked it to stop while its task still ran: the other worker had emptied the queue)
+    and idle on after its task succeeded; :func:`wait_for_queue` reads the tasks' states instead."""
+    log = repo.parent / "dvc-queue-start.log"
+    with log.open("w") as out:
+        done = subprocess.run(
+            ["dvc", "queue", "start", "-j", str(jobs)],
+            cwd=repo,
+            env={**dvc_env(repo), **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            timeout=COMMAND_TIMEOUT,
+        )
+    assert done.returncode == 0, log.read_text()
+
+
+def stop_workers(repo: Path) -> None:
+    """Kill the queue workers still alive (each in the process group of its forked launcher)."""
+    for pidfile in (repo / ".dvc/tmp/exps/celery").glob("dvc-exp-worker-*.pid"):
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.killpg(os.getpgid(int(pidfile.read_text())), signal.SIGKILL)
+
+
 def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 600) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -168,7 +201,7 @@ def test_experiments_run_queue_show_and_track(workspace):
             repo,
             env,
         )
-    run(["dvc", "queue", "start", "-j", "2"], repo, env)
+    start_queue(repo, env, jobs=2)
     wait_for_queue(repo, env)
 
     exps = exp_rows(repo, env)
