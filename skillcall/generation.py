@@ -9,6 +9,7 @@ Used by eval, predict, train's sample predictions and the export check; knows no
 
 from __future__ import annotations
 
+import bisect
 import re
 import sys
 import time
@@ -21,6 +22,7 @@ from tqdm import tqdm
 from skillcall.addressee import WAKE
 from skillcall.calls import HESITATIONS, could_start_call, said_values, words
 from skillcall.grammar import Grammar
+from skillcall.places import place_words
 from skillcall.prompting import Prompter
 from skillcall.skills import OTHER
 
@@ -389,6 +391,101 @@ class SpanConstraint:
         return scores
 
 
+_WORD_RUNS: dict[int, tuple[Any, dict[tuple[str, bool], list[int]], Any]] = {}
+
+
+def word_runs(tokenizer: Any) -> tuple[dict[tuple[str, bool], list[int]], Any]:
+    """``{(the letters a token opens with, lower case; whether it is only letters): its ids}`` for the tokens that
+    open with a letter (no space before it: they go on with the word before them), and all their ids, once per
+    tokenizer: ``"lin"`` is under ``("lin", True)``, ``"lin's"`` under ``("lin", False)``."""
+    import torch
+
+    key = id(tokenizer)
+    if key not in _WORD_RUNS:  # kept with its tokenizer, so the id stays unique
+        runs: dict[tuple[str, bool], list[int]] = {}
+        for i in range(len(tokenizer)):
+            text = tokenizer.decode([i]).lower()
+            if run := re.match(r"[a-z]+", text):
+                runs.setdefault((run[0], run[0] == text), []).append(i)
+        _WORD_RUNS[key] = (tokenizer, runs, torch.tensor(sorted(i for ids in runs.values() for i in ids)))
+    return _WORD_RUNS[key][1], _WORD_RUNS[key][2]
+
+
+@lru_cache(maxsize=4)
+def word_starts(tokenizer: Any) -> dict[str, list[int]]:
+    """``{a letter: the ids of the tokens that are a space and a word starting with it}`` (" Del", " delhi")."""
+    out: dict[str, list[int]] = {}
+    for text, ids in token_pieces(tokenizer)[0].items():
+        if re.fullmatch(r" [a-z]+", text):
+            out.setdefault(text[1], []).extend(ids)
+    return out
+
+
+def grown_runs(word: str, known: tuple[str, ...]) -> set[tuple[str, bool]]:
+    """The ``(letters, only letters)`` keys of :func:`word_runs` a token may have that goes on with ``word``: its
+    letters keep the word a prefix of a longer word in ``known`` (sorted), and a token with more than letters ends
+    that longer word.
+
+    >>> sorted(grown_runs("mel", ("melbourne", "melo", "oslo")))  # doctest: +NORMALIZE_WHITESPACE
+    [('b', True), ('bo', True), ('bou', True), ('bour', True), ('bourn', True), ('bourne', False), ('bourne', True),
+     ('o', False), ('o', True)]
+    """
+    runs = set()
+    for longer in known[bisect.bisect_right(known, word) :]:
+        if not longer.startswith(word):
+            break
+        runs.update((longer[len(word) : k], True) for k in range(len(word) + 1, len(longer) + 1))
+        runs.add((longer[len(word) :], False))
+    return runs
+
+
+class PlaceWordGuard:
+    """Inside a ``location``, a word the utterance says whole (or the place hint's) is followed as the utterance or
+    the hint goes on, grown into a word of a place name, or closed: the model, writing the said "berlin" as ``Ber``
+    + ``lin`` (" Berlin" is one token in the utterance), went on to ``Berlinland``, ``Berlin Germany``, "Dublin"
+    to ``Dublinis``. Once the value's last word is a said word, the next token is the closing quote, one that keeps
+    that word a prefix of a longer word of a place (:func:`skillcall.places.place_words`) or of a said one ("mel
+    born" still becomes ``Melbourne``), text that comes after that word in the utterance or in the hint ("new"
+    -> `` york``), or a word with the first letter of the word said next ("new deli" -> ``New Delhi``). A word
+    that is only the start of a said one is not ended there (``Bagh Baghdad``, ``Nash Nashville``). A row whose allowed tokens the grammar has all ruled out is left as it is."""
+
+    def __init__(self, tokenizer: Any, users: list[str], places: list[str], prompt_len: int):
+        self.tokenizer, self.prompt_len = tokenizer, prompt_len
+        self.sources = [(user.lower(), place.lower()) for user, place in zip(users, places, strict=True)]
+        self.said = [set(re.findall(r"[a-z]+", f"{user} {place}")) - HESITATIONS for user, place in self.sources]
+        self.runs, self.letter_led = word_runs(tokenizer)
+        self.pieces, self.longest = token_pieces(tokenizer)
+        self.ends = quote_tokens(tokenizer).tolist()
+        self.word_starts = word_starts(tokenizer)
+
+    def allowed(self, row: int, word: str) -> list[int]:
+        """The tokens that may come after a value that ends with the said ``word`` (lower case) in row ``row``."""
+        runs = grown_runs(word, place_words()) | grown_runs(word, tuple(sorted(self.said[row])))
+        ids = {j for run in runs for j in self.runs.get(run, ())} | set(self.ends)
+        for source in self.sources[row]:
+            for said in re.finditer(rf"(?<![a-z]){re.escape(word)}(?![a-z])", source):
+                rest = source[said.end() :]
+                for n in range(1, min(len(rest), self.longest) + 1):
+                    ids.update(self.pieces.get(rest[:n], ()))
+                if after := re.match(r" ([a-z])", rest):  # the next word, as spelt by ear: "new deli" -> " Delhi"
+                    ids.update(self.word_starts.get(after[1], ()))
+        return sorted(ids)
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import torch
+
+        texts = self.tokenizer.batch_decode(input_ids[:, self.prompt_len :], skip_special_tokens=True)
+        for i, text in enumerate(texts):
+            if not (param := open_value(text)) or not param.endswith(".location"):
+                continue
+            word = re.search(r"[a-z]*$", _VALUE_SO_FAR.search(text).group(1).lower())[0]
+            if word in self.said[i]:
+                keep_only(scores, i, torch.tensor(self.allowed(i, word), dtype=torch.long))
+            elif word and any(said.startswith(word) for said in self.said[i]):  # "Bagh" of "baghdad": not ended
+                keep_only(scores, i, self.letter_led)
+        return scores
+
+
 RUN_ON = re.compile(r"(.{2,16}?)\1{2,}$")  # a value's end that is one piece three times over: "15/100*15/100*15/100*"
 
 
@@ -483,6 +580,8 @@ def generate_batch(
                 tokenizer, users, prompter.spanned, input_ids.shape[1], prompter.never_first, prompter.start_within
             )
         )
+    if users is not None:
+        processors.append(PlaceWordGuard(tokenizer, users, places or [""] * len(users), input_ids.shape[1]))
     processors.append(RunOnGuard(tokenizer, input_ids.shape[1]))
     with torch.inference_mode():
         ids = model.generate(

