@@ -205,7 +205,7 @@ def extract_call(text: str) -> str:
     return ""
 
 
-_WORD = re.compile(r"[\w']+")
+WORD = re.compile(r"[\w']+")  # a word: letters, digits and apostrophes ("what's")
 
 
 def words(text: str) -> list[str]:
@@ -214,7 +214,7 @@ def words(text: str) -> list[str]:
     >>> words("What's the weather in Saint-Tropez?")
     ["what's", 'the', 'weather', 'in', 'saint', 'tropez']
     """
-    return _WORD.findall(text.lower())
+    return WORD.findall(text.lower())
 
 
 HESITATIONS = frozenset("um umm uh uhh er erm hmm ah".split())  # sounds of hesitation: never part of a value
@@ -298,15 +298,38 @@ def never_first(
     ...             + [("can cats swim", 'openai(prompt="can cats swim")')], ("openai.prompt",))
     {'openai.prompt': ('ai', 'ask')}
     """
-    before: dict[str, dict[str, int]] = {name: {} for name in params}
-    starts: dict[str, set[str]] = {name: set() for name in params}
+    return _left_out(examples, params, least, after=False)
+
+
+def never_inside(
+    examples: list[tuple[str, str]], params: tuple[str, ...], least: int = NEVER_FIRST_LEAST
+) -> dict[str, tuple[str, ...]]:
+    """For each ``skill.param`` in ``params``, the words that come after its value in the utterance of at least
+    ``least`` of ``examples`` but are in no value of any of ``params``: what the examples say after a note or a
+    program and never put in one ("descaler stick it on the list": "stick"; not "it", which some prompt holds).
+
+    >>> never_inside([("open gimp before i forget", 'runapp(program="gimp")')] * 3
+    ...              + [("open gimp paint", 'runapp(program="gimp paint")'),
+    ...                 ("what did i forget", 'openai(prompt="what did i forget")')], ("runapp.program", "openai.prompt"))
+    {'runapp.program': ('before',), 'openai.prompt': ()}
+    """
+    return _left_out(examples, params, least, after=True)
+
+
+def _left_out(
+    examples: list[tuple[str, str]], params: tuple[str, ...], least: int, after: bool
+) -> dict[str, tuple[str, ...]]:
+    """The words said before (``after`` False) or after each value in ``least`` examples or more that no value of
+    its parameter starts with (before) or that no value of any of ``params`` holds (after)."""
+    seen: dict[str, dict[str, int]] = {name: {} for name in params}
+    kept: dict[str, set[str]] = {name: set() for name in params}
     for key, text, at, value in said_values(examples, params):
         if at < 0 or not (value_words := words(value)):
             continue
-        starts[key].add(value_words[0])
-        for word in set(words(text[:at])):
-            before[key][word] = before[key].get(word, 0) + 1
+        for name in params if after else (key,):
+            kept[name] |= set(value_words) if after else {value_words[0]}
+        for word in set(words(text[at + len(value) :] if after else text[:at])):
+            seen[key][word] = seen[key].get(word, 0) + 1
     return {
-        k: tuple(sorted(w for w, n in counts.items() if n >= least and w not in starts[k]))
-        for k, counts in before.items()
+        k: tuple(sorted(w for w, n in counts.items() if n >= least and w not in kept[k])) for k, counts in seen.items()
     }

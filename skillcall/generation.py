@@ -20,7 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from skillcall.addressee import WAKE
-from skillcall.calls import HESITATIONS, could_start_call, said_values, words
+from skillcall.calls import HESITATIONS, WORD, could_start_call, said_values, words
 from skillcall.grammar import Grammar
 from skillcall.places import place_words
 from skillcall.prompting import Prompter
@@ -335,6 +335,20 @@ def start_within(examples: list[tuple[str, str]], never_first: dict[str, tuple[s
     return {key: max(n) for key, n in seen.items() if n}
 
 
+def taken_in(text: str, start: int, never: frozenset[str]) -> int:
+    """Where a piece of ``text`` that starts at ``start`` must end at the latest: before the first word after it
+    that is in ``never`` (and the spaces before that word), else at the end of ``text``.
+
+    >>> text = "mullvad before i connect"
+    >>> text[: taken_in(text, 0, frozenset({"before", "i"}))], text[: taken_in(text, 0, frozenset())]
+    ('mullvad', 'mullvad before i connect')
+    """
+    for word in WORD.finditer(text, start):
+        if word.start() > start and word[0] in never:
+            return len(text[: word.start()].rstrip(" ,.!?;:-"))
+    return len(text)
+
+
 class SpanConstraint:
     """While a row writes the value of a ``spanned`` parameter (one that is a piece of the utterance in nearly every
     train row: a program's name, a note; :data:`skillcall.calls.SPANNED_SHARE`), only text that continues a piece
@@ -357,9 +371,11 @@ class SpanConstraint:
         prompt_len: int,
         never_first: dict[str, tuple[str, ...]] | None = None,
         start_within: dict[str, int] | None = None,
+        never_inside: dict[str, tuple[str, ...]] | None = None,
     ):
         self.tokenizer, self.users, self.spanned, self.prompt_len = tokenizer, users, set(spanned), prompt_len
         self.never_first = {k: frozenset(v) for k, v in (never_first or {}).items()}
+        self.never_inside = {k: frozenset(v) for k, v in (never_inside or {}).items()}
         self.start_within = start_within or {}
         self.pieces, self.longest = token_pieces(tokenizer)
         self.ends = quote_tokens(tokenizer).tolist()
@@ -372,7 +388,7 @@ class SpanConstraint:
         for start in value_starts(text, self.never_first.get(param, frozenset()))[: self.start_within.get(param)]:
             if not text.startswith(value, start):
                 continue
-            rest = text[start + len(value) :]
+            rest = text[start + len(value) : taken_in(text, start, self.never_inside.get(param, frozenset()))]
             for n in range(1, min(len(rest), self.longest) + 1):
                 ids.update(self.pieces.get(rest[:n], ()))
             if value and not (rest[:1].isalnum() and value[-1].isalnum()):  # a word's end (or a mark's)
@@ -577,7 +593,13 @@ def generate_batch(
     if users is not None and prompter.spanned:  # after the grammar: it never leaves a row without a token
         processors.append(
             SpanConstraint(
-                tokenizer, users, prompter.spanned, input_ids.shape[1], prompter.never_first, prompter.start_within
+                tokenizer,
+                users,
+                prompter.spanned,
+                input_ids.shape[1],
+                prompter.never_first,
+                prompter.start_within,
+                prompter.never_inside,
             )
         )
     if users is not None:

@@ -39,6 +39,7 @@ SAID = (
     "spanned",
     "never_first",
     "start_within",
+    "never_inside",
 )  # what the Prompter knows for the copy bias and the span constraint
 BIASES = ("other_bias", "copy_bias")  # the Prompter's decoding offsets (nats) that eval and predict may override
 # the lines the Prompter appends to the user text (:func:`with_hints`)
@@ -189,6 +190,7 @@ class Prompter:
     start_within: dict[str, int] = field(
         default_factory=dict
     )  # spanned -> how many of its first places a value starts at
+    never_inside: dict[str, tuple[str, ...]] = field(default_factory=dict)  # spanned -> words no value holds
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -311,6 +313,7 @@ class Prompter:
             "spanned": tuple(config.get("spanned", ())),
             "never_first": {k: tuple(v) for k, v in config.get("never_first", {}).items()},
             "start_within": dict(config.get("start_within", {})),
+            "never_inside": {k: tuple(v) for k, v in config.get("never_inside", {}).items()},
         }
         return cls(config["mode"], system, tokenizer, raw, **hints, **decoding)
 

@@ -33,7 +33,7 @@ from transformers.trainer_utils import get_last_checkpoint
 from trl import SFTConfig, SFTTrainer
 
 from skillcall import distributed
-from skillcall.calls import SPANNED_SHARE, calls_match, copied_params, never_first, verbatim
+from skillcall.calls import SPANNED_SHARE, calls_match, copied_params, never_first, never_inside, verbatim
 from skillcall.dataset import Row, read_rows, spread
 from skillcall.generation import generate, start_within
 from skillcall.models import SKILLS_FILE, TRAINING_FILE, device, load_base, resolve_dtype
@@ -444,6 +444,7 @@ def train(
         spanned=spanned,
         never_first=never,
         start_within=start_within(said, never),
+        never_inside=never_inside(said, spanned),
     )
     train_examples = tokenize_rows(train_rows, prompter, p.arithmetic_dropout, p.seed)
     val_examples = tokenize_rows(val_rows, prompter)

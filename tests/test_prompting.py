@@ -130,13 +130,15 @@ def test_save_and_load_round_trip(mode, hints, tmp_path, tiny_data, smollm2_toke
     never = {"notes.note": ("add", "note"), "runapp.program": ()}
     within = {"notes.note": 8, "runapp.program": 6}
     spanned = ("notes.note", "runapp.program")
+    inside = {"notes.note": ("stick",), "runapp.program": ("please",)}
     p = replace(p, copied=("weather.location",), spanned=spanned, never_first=never, start_within=within)
+    p = replace(p, never_inside=inside)
     p.save(tmp_path / "adapter")
     q = Prompter.load(tmp_path / "adapter", smollm2_tokenizer)
     assert (q.mode, q.system, q.raw_template) == (p.mode, p.system, p.raw_template)
     assert (q.numbers, q.arithmetic, q.durations, q.addressee, q.places) == hints
     assert (q.other_bias, q.copy_bias, q.copied, q.spanned) == (1.5, 0.5, p.copied, p.spanned)
-    assert (q.never_first, q.start_within) == (never, within)
+    assert (q.never_first, q.start_within, q.never_inside) == (never, within, inside)
     said = ("hi", "two plus two", "mum what's two plus two", "weather in kwala lumpur", "an hour and a half timer")
     for user in said:
         assert q.prompt(user) + q.completion("other()") == p.prompt(user) + p.completion("other()")

@@ -294,6 +294,7 @@ def test_finetune_stage_end_to_end(tiny_model_dir, tiny_data, wandb_offline, tmp
     decoding = json.loads((adapter / "prompt_config.json").read_text())  # what the span constraint reads
     assert decoding["spanned"] and set(decoding["never_first"]) == set(decoding["spanned"])
     assert set(decoding["start_within"]) <= set(decoding["spanned"]) and all(decoding["start_within"].values())
+    assert set(decoding["never_inside"]) == set(decoding["spanned"])
     metrics = json.loads(metrics_file.read_text())
     assert set(metrics) == {"train_loss", "val_loss", "train_seconds"}  # flat and small: a DVC metric
     assert metrics["val_loss"] == training["metrics"]["val_loss"]
