@@ -326,10 +326,12 @@ def _left_out(
     for key, text, at, value in said_values(examples, params):
         if at < 0 or not (value_words := words(value)):
             continue
-        for name in params if after else (key,):
-            kept[name] |= set(value_words) if after else {value_words[0]}
+        kept[key] |= set(value_words) if after else {value_words[0]}
         for word in set(words(text[at + len(value) :] if after else text[:at])):
             seen[key][word] = seen[key].get(word, 0) + 1
+    if after:  # a word some value of any parameter holds may be in any value
+        held = set().union(*kept.values())
+        kept = {name: held for name in params}
     return {
         k: tuple(sorted(w for w, n in counts.items() if n >= least and w not in kept[k])) for k, counts in seen.items()
     }

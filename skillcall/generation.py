@@ -407,24 +407,18 @@ class SpanConstraint:
         return scores
 
 
-_WORD_RUNS: dict[int, tuple[Any, dict[tuple[str, bool], list[int]], Any]] = {}
-
-
+@lru_cache(maxsize=4)
 def word_runs(tokenizer: Any) -> tuple[dict[tuple[str, bool], list[int]], Any]:
     """``{(the letters a token opens with, lower case; whether it is only letters): its ids}`` for the tokens that
     open with a letter (no space before it: they go on with the word before them), and all their ids, once per
     tokenizer: ``"lin"`` is under ``("lin", True)``, ``"lin's"`` under ``("lin", False)``."""
     import torch
 
-    key = id(tokenizer)
-    if key not in _WORD_RUNS:  # kept with its tokenizer, so the id stays unique
-        runs: dict[tuple[str, bool], list[int]] = {}
-        for i in range(len(tokenizer)):
-            text = tokenizer.decode([i]).lower()
-            if run := re.match(r"[a-z]+", text):
-                runs.setdefault((run[0], run[0] == text), []).append(i)
-        _WORD_RUNS[key] = (tokenizer, runs, torch.tensor(sorted(i for ids in runs.values() for i in ids)))
-    return _WORD_RUNS[key][1], _WORD_RUNS[key][2]
+    runs: dict[tuple[str, bool], list[int]] = {}
+    for text, ids in token_pieces(tokenizer)[0].items():
+        if run := re.match(r"[a-z]+", text):
+            runs.setdefault((run[0], run[0] == text), []).extend(ids)
+    return runs, torch.tensor(sorted(i for ids in runs.values() for i in ids))
 
 
 @lru_cache(maxsize=4)
@@ -463,7 +457,8 @@ class PlaceWordGuard:
     that word a prefix of a longer word of a place (:func:`skillcall.places.place_words`) or of a said one ("mel
     born" still becomes ``Melbourne``), text that comes after that word in the utterance or in the hint ("new"
     -> `` york``), or a word with the first letter of the word said next ("new deli" -> ``New Delhi``). A word
-    that is only the start of a said one is not ended there (``Bagh Baghdad``, ``Nash Nashville``). A row whose allowed tokens the grammar has all ruled out is left as it is."""
+    that is only the start of a said one is not ended there (``Bagh Baghdad``, ``Nash Nashville``). A row whose
+    allowed tokens the grammar has all ruled out is left as it is."""
 
     def __init__(self, tokenizer: Any, users: list[str], places: list[str], prompt_len: int):
         self.tokenizer, self.prompt_len = tokenizer, prompt_len
