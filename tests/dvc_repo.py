@@ -33,17 +33,27 @@ def env(cwd: Path | None = None) -> dict[str, str]:
 COMMAND_TIMEOUT = 900
 
 
-def run(args: list[str], cwd: Path, extra_env: dict[str, str] | None = None, timeout: float = COMMAND_TIMEOUT) -> str:
+def run(
+    args: list[str],
+    cwd: Path,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = COMMAND_TIMEOUT,
+    log: Path | None = None,
+) -> str:
     """Run a command (env: :func:`env` + ``extra_env``); fail the test with its output if it fails or runs longer
-    than ``timeout`` seconds; stdout+stderr."""
-    try:
-        proc = subprocess.run(
-            args, cwd=cwd, env={**env(cwd), **(extra_env or {})}, capture_output=True, text=True, timeout=timeout
-        )
-    except subprocess.TimeoutExpired as e:
-        raise AssertionError(f"{' '.join(args)} still running after {timeout} s:\n{e.stdout}\n{e.stderr}") from None
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc.stdout + proc.stderr
+    than ``timeout`` seconds; stdout+stderr. With ``log`` the output goes to that file, not a pipe (a command that
+    leaves children behind holding its pipe would make the wait last as long as they do)."""
+    with open(log or os.devnull, "w") as out:
+        where = {"stdout": out, "stderr": subprocess.STDOUT} if log else {"capture_output": True}
+        try:
+            proc = subprocess.run(
+                args, cwd=cwd, env={**env(cwd), **(extra_env or {})}, text=True, timeout=timeout, **where
+            )
+        except subprocess.TimeoutExpired as e:
+            raise AssertionError(f"{' '.join(args)} still running after {timeout} s:\n{e.stdout}\n{e.stderr}") from None
+    output = log.read_text() if log else proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{output}"
+    return output
 
 
 def copy_repo(dest: Path) -> Path:

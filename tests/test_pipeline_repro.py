@@ -11,15 +11,13 @@ import json
 import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dvc_repo import COMMAND_TIMEOUT, copy_repo, ran_stages, run, set_params
-from dvc_repo import env as dvc_env
+from dvc_repo import copy_repo, ran_stages, run, set_params
 from wandb_files import config, records, run_dirs, summary
 
 pytestmark = pytest.mark.slow
@@ -144,24 +142,15 @@ def start_queue(repo: Path, env: dict[str, str], jobs: int) -> None:
     and keeps its stdout, so a captured ``dvc queue start`` returns only once its workers exit. A worker can miss
     its own shutdown (dvc-task asked it to stop while its task still ran: the other worker had emptied the queue)
     and idle on after its task succeeded; :func:`wait_for_queue` reads the tasks' states instead."""
-    log = repo.parent / "dvc-queue-start.log"
-    with log.open("w") as out:
-        done = subprocess.run(
-            ["dvc", "queue", "start", "-j", str(jobs)],
-            cwd=repo,
-            env={**dvc_env(repo), **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            timeout=COMMAND_TIMEOUT,
-        )
-    assert done.returncode == 0, log.read_text()
+    run(["dvc", "queue", "start", "-j", str(jobs)], repo, env, log=repo.parent / "dvc-queue-start.log")
 
 
 def stop_workers(repo: Path) -> None:
-    """Kill the queue workers still alive (each in the process group of its forked launcher)."""
+    """Kill the queue workers still alive (each in the process group of its forked launcher; never this one's)."""
     for pidfile in (repo / ".dvc/tmp/exps/celery").glob("dvc-exp-worker-*.pid"):
         with contextlib.suppress(ProcessLookupError, ValueError):
-            os.killpg(os.getpgid(int(pidfile.read_text())), signal.SIGKILL)
+            if (group := os.getpgid(int(pidfile.read_text()))) != os.getpgrp():
+                os.killpg(group, signal.SIGKILL)
 
 
 def wait_for_queue(repo: Path, env: dict[str, str], timeout: float = 600) -> None:
