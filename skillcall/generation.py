@@ -300,15 +300,30 @@ def correction_end(text: str) -> int:
     return max((m.end() for m in _CORRECTION.finditer(text)), default=0)
 
 
+_INVOCATION = re.compile(r"\bask (?:openai|open ai|chat ?gpt|gpt|the ai|ai|the model)\b")
+
+
+def invocation_end(text: str) -> int:
+    """Where the last invocation phrase in ``text`` ends ("ask gpt", "ask the model"), 0 if it has none: the
+    skill's name, not its content (in every train and val example with a spanned value and one of these, the value
+    comes after it, however much was said before: "it's her birthday ask openai to write a limerick").
+
+    >>> invocation_end("so ask gpt to write a poem"), invocation_end("i'll ask mum")
+    (10, 0)
+    """
+    return max((m.end() for m in _INVOCATION.finditer(text)), default=0)
+
+
 @lru_cache(maxsize=4096)
 def value_starts(text: str, never: frozenset[str] = frozenset()) -> tuple[int, ...]:
     """Where in ``text`` (lower case) a spanned value may start: at a word's start, after the opening wake word and
-    the last self-correction, not at a word in ``never``. Once per utterance and parameter, not per decoding step.
+    the last self-correction and the last invocation phrase, not at a word in ``never``. Once per utterance and
+    parameter, not per decoding step.
 
     >>> value_starts("alexa ask ai why", frozenset({"ask", "ai"}))
     (13,)
     """
-    skip = max(wake_end(text), correction_end(text))
+    skip = max(wake_end(text), correction_end(text), invocation_end(text))
     return tuple(
         i
         for i, c in enumerate(text)

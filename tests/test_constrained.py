@@ -163,23 +163,37 @@ def test_a_spanned_value_never_starts_at_the_wake_word_the_utterance_opens_with(
     assert {"al", "a"} <= first("ask alexa to add milk")  # not where the utterance opens
 
 
-def test_every_spanned_value_of_the_shipped_examples_comes_after_the_self_correction_said_before_it():
-    """The span constraint starts a value after the last "no wait" / "i mean" / "scratch that": the examples that
-    say one all give the value after it (and there are some)."""
+@pytest.mark.parametrize("marker, least", [("correction_end", 20), ("invocation_end", 40)])
+def test_every_spanned_value_of_the_shipped_examples_comes_after_the_marker_said_before_it(marker: str, least: int):
+    """The span constraint starts a value after the last "no wait" / "i mean" / "scratch that" and after the last
+    "ask gpt" / "ask openai": the examples that say one all give the value after it (and there are some)."""
+    from skillcall import generation
     from skillcall.calls import SPANNED_SHARE, copied_params, parse_call, verbatim
     from skillcall.examples import read_examples_dir
-    from skillcall.generation import correction_end
 
     skills, files = read_examples_dir(Path(__file__).parent.parent / "examples")
     pairs = [(pair.user, pair.answer) for f in files for pair in f.pairs]
     spanned = copied_params(pairs, skills, SPANNED_SHARE, verbatim)
-    corrected = []
+    said = []
     for user, answer in pairs:
         call, text = parse_call(answer), user.lower()
         for name, value in call.args:
-            if f"{call.name}.{name}" in spanned and value.lower() in text and (end := correction_end(text)):
-                corrected.append((user, value, text.find(value.lower(), end) >= end))
-    assert len(corrected) >= 20 and all(after for *_, after in corrected), [c for c in corrected if not c[2]]
+            if (
+                f"{call.name}.{name}" in spanned
+                and value.lower() in text
+                and (end := getattr(generation, marker)(text))
+            ):
+                said.append((user, value, text.find(value.lower(), end) >= end))
+    assert len(said) >= least and all(after for *_, after in said), [c for c in said if not c[2]]
+
+
+def test_a_spanned_value_starts_after_an_invocation_phrase_said_midway(smollm2_tokenizer):
+    from skillcall.generation import SpanConstraint
+
+    tok = smollm2_tokenizer
+    span = SpanConstraint(tok, [], ("openai.prompt",), prompt_len=0)
+    first = {tok.decode([i]) for i in span.allowed("it's her birthday ask openai to write a limerick", "")}
+    assert {"write", "w", "to"} <= first and not first & {"it", "her", "birthday", "ask", "open"}
 
 
 def test_a_spanned_value_never_starts_at_a_word_that_starts_none_of_its_train_values(smollm2_tokenizer):
