@@ -472,8 +472,10 @@ class PlaceWordGuard:
     that word a prefix of a longer word of a place (:func:`skillcall.places.place_words`) or of a said one ("mel
     born" still becomes ``Melbourne``), text that comes after that word in the utterance or in the hint ("new"
     -> `` york``), or a word with the first letter of the word said next ("new deli" -> ``New Delhi``). A word
-    that is only the start of a said one is not ended there (``Bagh Baghdad``, ``Nash Nashville``). A row whose
-    allowed tokens the grammar has all ruled out is left as it is."""
+    that is only the start of a said one is not ended there (``Bagh Baghdad``, ``Nash Nashville``). And where the
+    atlas knows the place said (a hint), the location is the hint or a piece of the utterance (:meth:`named`):
+    "what time is it in Honolulu?" is no longer ``Hiloolulu``. A row whose allowed tokens the grammar has all
+    ruled out is left as it is."""
 
     def __init__(self, tokenizer: Any, users: list[str], places: list[str], prompt_len: int):
         self.tokenizer, self.prompt_len = tokenizer, prompt_len
@@ -483,6 +485,22 @@ class PlaceWordGuard:
         self.pieces, self.longest = token_pieces(tokenizer)
         self.ends = quote_tokens(tokenizer).tolist()
         self.word_starts = word_starts(tokenizer)
+        self.span = SpanConstraint(tokenizer, users, (), prompt_len)
+
+    def named(self, row: int, value: str) -> list[int]:
+        """The tokens that keep the location ``value`` (so far) of row ``row``, which has a place hint, the hint or a
+        piece of the utterance (:meth:`SpanConstraint.allowed`): in the train and val rows with a hint, 294 of the
+        298 locations are one, and the other 4 are another place than the hint's ("pittsburg": Pittsburgh, the
+        atlas's Pittsburg), which the model cannot know either."""
+        user, hint = self.sources[row]
+        ids = set(self.span.allowed(user, value))
+        if hint.startswith(value := value.lower()):
+            rest = hint[len(value) :]
+            for n in range(1, min(len(rest), self.longest) + 1):
+                ids.update(self.pieces.get(rest[:n], ()))
+            if not rest:
+                ids.update(self.ends)
+        return sorted(ids)
 
     def allowed(self, row: int, word: str) -> list[int]:
         """The tokens that may come after a value that ends with the said ``word`` (lower case) in row ``row``."""
@@ -504,7 +522,10 @@ class PlaceWordGuard:
         for i, text in enumerate(texts):
             if not (param := open_value(text)) or not param.endswith(".location"):
                 continue
-            word = re.search(r"[a-z]*$", _VALUE_SO_FAR.search(text).group(1).lower())[0]
+            value = _VALUE_SO_FAR.search(text).group(1)
+            if self.sources[i][1]:
+                keep_only(scores, i, torch.tensor(self.named(i, value), dtype=torch.long))
+            word = re.search(r"[a-z]*$", value.lower())[0]
             if word in self.said[i]:
                 keep_only(scores, i, torch.tensor(self.allowed(i, word), dtype=torch.long))
             elif word and any(said.startswith(word) for said in self.said[i]):  # "Bagh" of "baghdad": not ended

@@ -208,7 +208,7 @@ def test_a_spanned_value_never_starts_at_a_word_that_starts_none_of_its_train_va
 
     assert not first("ask ai can dogs eat grapes", "openai.prompt") & {"a", "as", "ask", "ai"}
     assert {"can", "c", "dogs", "gra"} <= first("ask ai can dogs eat grapes", "openai.prompt")
-    assert {"ask", "ai"} <= first("ask ai can dogs eat grapes", "runapp.program")  # another parameter's words
+    assert {"ask", "ai"} <= first("ai ask can dogs eat grapes", "runapp.program")  # another parameter's words
     story = "a story about the um the boy who cried wolf"
     assert not first(story, "story.description") & {"a", "about", "the", "th", "ab"}
     assert {"boy", "story", "um", "c"} <= first(story, "story.description")
@@ -385,7 +385,36 @@ def test_the_place_word_guard_allows_every_location_of_the_shipped_examples(smol
             scores = guard(torch.tensor([ids[:k]]), torch.zeros(1, len(smollm2_tokenizer)))
             if not torch.isfinite(scores[0, ids[k]]):
                 blocked.append((user, answer, smollm2_tokenizer.decode(ids[:k])))
-    assert not blocked, blocked
+    # the hint names another place than the label, which corrects the heard spelling further ("pittsburg": the
+    # atlas's Pittsburg, the label's Pittsburgh): a location with a hint is the hint or a piece of the utterance
+    def another(user: str, answer: str) -> bool:
+        return bool(place(user)) and place(user) != dict(parse_call(answer).args)["location"]
+
+    assert all(another(user, answer) for user, answer, _ in blocked) and len(blocked) <= 8, blocked
+
+
+def test_a_location_with_a_place_hint_is_the_hint_or_a_piece_of_the_utterance(smollm2_tokenizer):
+    """The trained model wrote "Excuse me, what time is it in Honolulu?" as ``location="Hiloolulu"``: with the
+    atlas's hint, a location may only spell the hint or a piece of the utterance; without one it is free."""
+    import torch
+
+    from skillcall.generation import PlaceWordGuard
+
+    tok = smollm2_tokenizer
+    user = "Excuse me, what time is it in Honolulu?"
+    guard = PlaceWordGuard(tok, [user, user], ["Honolulu", ""], prompt_len=0)
+
+    def scores(value: str) -> torch.Tensor:
+        ids = torch.tensor([tok(f'timecheck(location="{value}', add_special_tokens=False)["input_ids"]] * 2)
+        return guard(ids, torch.zeros(2, len(tok)))
+
+    def free(value: str) -> set[str]:
+        return {tok.decode([j]) for j in torch.isfinite(scores(value)[0]).nonzero().flatten().tolist()}
+
+    assert {"Hon", "H", "time", "Ex"} <= free("") and not free("") & {"Hil", "Ber", "Berlin", " Hon"}
+    assert "ilo" not in free("H") and {"on", "o"} <= free("H")
+    assert '")' in free("Honolulu") and "olulu" not in free("Honolulu")
+    assert torch.isfinite(scores("")[1]).all()  # no hint: untouched at a value's start
 
 
 @pytest.mark.slow
