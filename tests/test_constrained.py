@@ -385,6 +385,7 @@ def test_the_place_word_guard_allows_every_location_of_the_shipped_examples(smol
             scores = guard(torch.tensor([ids[:k]]), torch.zeros(1, len(smollm2_tokenizer)))
             if not torch.isfinite(scores[0, ids[k]]):
                 blocked.append((user, answer, smollm2_tokenizer.decode(ids[:k])))
+
     # the hint names another place than the label, which corrects the heard spelling further ("pittsburg": the
     # atlas's Pittsburg, the label's Pittsburgh): a location with a hint is the hint or a piece of the utterance
     def another(user: str, answer: str) -> bool:
