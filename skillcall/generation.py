@@ -269,6 +269,14 @@ def token_pieces(tokenizer: Any) -> tuple[dict[str, list[int]], int]:
     return _PIECES[key][1], _PIECES[key][2]
 
 
+def continuations(tokenizer: Any, rest: str) -> set[int]:
+    """The ids of the tokens that spell a start of ``rest`` (lower case, not empty), in any case: what may come
+    next when the text so far is to go on as ``rest``. For ``"lin land"``: ``l``, ``L``, ``li``, ``lin``, ``Lin``,
+    ``lin l`` if the vocabulary has it, and so on (:func:`token_pieces`)."""
+    pieces, longest = token_pieces(tokenizer)
+    return {i for n in range(1, min(len(rest), longest) + 1) for i in pieces.get(rest[:n], ())}
+
+
 _WAKE = re.compile(rf"\W*(?:(?:um|uh|so|oh|hey|ok|okay)\W+)*({'|'.join(sorted(WAKE))})\b")
 
 
@@ -392,7 +400,6 @@ class SpanConstraint:
         self.never_first = {k: frozenset(v) for k, v in (never_first or {}).items()}
         self.never_inside = {k: frozenset(v) for k, v in (never_inside or {}).items()}
         self.start_within = start_within or {}
-        self.pieces, self.longest = token_pieces(tokenizer)
         self.ends = quote_tokens(tokenizer).tolist()
 
     def allowed(self, user: str, value: str, param: str = "") -> list[int]:
@@ -404,8 +411,7 @@ class SpanConstraint:
             if not text.startswith(value, start):
                 continue
             rest = text[start + len(value) : taken_in(text, start, self.never_inside.get(param, frozenset()))]
-            for n in range(1, min(len(rest), self.longest) + 1):
-                ids.update(self.pieces.get(rest[:n], ()))
+            ids |= continuations(self.tokenizer, rest)
             if value and not (rest[:1].isalnum() and value[-1].isalnum()):  # a word's end (or a mark's)
                 ids.update(self.ends)
         return sorted(ids)
@@ -482,7 +488,6 @@ class PlaceWordGuard:
         self.sources = [(user.lower(), place.lower()) for user, place in zip(users, places, strict=True)]
         self.said = [set(re.findall(r"[a-z]+", f"{user} {place}")) - HESITATIONS for user, place in self.sources]
         self.runs, self.letter_led = word_runs(tokenizer)
-        self.pieces, self.longest = token_pieces(tokenizer)
         self.ends = quote_tokens(tokenizer).tolist()
         self.word_starts = word_starts(tokenizer)
         self.span = SpanConstraint(tokenizer, users, (), prompt_len)
@@ -496,8 +501,7 @@ class PlaceWordGuard:
         ids = set(self.span.allowed(user, value))
         if hint.startswith(value := value.lower()):
             rest = hint[len(value) :]
-            for n in range(1, min(len(rest), self.longest) + 1):
-                ids.update(self.pieces.get(rest[:n], ()))
+            ids |= continuations(self.tokenizer, rest)
             if not rest:
                 ids.update(self.ends)
         return sorted(ids)
@@ -509,8 +513,7 @@ class PlaceWordGuard:
         for source in self.sources[row]:
             for said in re.finditer(rf"(?<![a-z]){re.escape(word)}(?![a-z])", source):
                 rest = source[said.end() :]
-                for n in range(1, min(len(rest), self.longest) + 1):
-                    ids.update(self.pieces.get(rest[:n], ()))
+                ids |= continuations(self.tokenizer, rest)
                 if after := re.match(r" ([a-z])", rest):  # the next word, as spelt by ear: "new deli" -> " Delhi"
                     ids.update(self.word_starts.get(after[1], ()))
         return sorted(ids)
