@@ -187,6 +187,37 @@ def test_every_spanned_value_of_the_shipped_examples_comes_after_the_marker_said
     assert len(said) >= least and all(after for *_, after in said), [c for c in said if not c[2]]
 
 
+def test_no_spanned_value_of_the_shipped_examples_takes_in_the_please_its_utterance_closes_with():
+    """The span constraint ends a piece before a closing "please" / "thanks" / "thank you" (``polite_end``): the
+    examples that close so (many) never put it in a value."""
+    from skillcall.calls import SPANNED_SHARE, copied_params, parse_call, verbatim
+    from skillcall.examples import read_examples_dir
+    from skillcall.generation import polite_end
+
+    skills, files = read_examples_dir(Path(__file__).parent.parent / "examples")
+    pairs = [(pair.user, pair.answer) for f in files for pair in f.pairs]
+    spanned = copied_params(pairs, skills, SPANNED_SHARE, verbatim)
+    said = [
+        (user, value, text.rfind(value.lower()) + len(value) <= polite_end(text))
+        for user, answer in pairs
+        if polite_end(text := user.lower()) < len(text)
+        for name, value in parse_call(answer).args
+        if f"{parse_call(answer).name}.{name}" in spanned and value.lower() in text
+    ]
+    assert len(said) >= 30 and all(before for *_, before in said), [c for c in said if not c[2]]
+
+
+def test_a_spanned_value_stops_before_the_please_said_last(smollm2_tokenizer):
+    from skillcall.generation import SpanConstraint, quote_tokens
+
+    tok = smollm2_tokenizer
+    span = SpanConstraint(tok, [], ("openai.prompt",), prompt_len=0)
+    user = "ask gpt how do i fold a fitted sheet please"
+    closing = set(quote_tokens(tok).tolist())
+    assert set(span.allowed(user, "how do i fold a fitted sheet", "openai.prompt")) == closing  # only the quote
+    assert " please" in {tok.decode([i]) for i in span.allowed("say please to grandma", "say", "openai.prompt")}
+
+
 def test_a_spanned_value_starts_after_an_invocation_phrase_said_midway(smollm2_tokenizer):
     from skillcall.generation import SpanConstraint
 
