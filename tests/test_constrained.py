@@ -163,46 +163,46 @@ def test_a_spanned_value_never_starts_at_the_wake_word_the_utterance_opens_with(
     assert {"al", "a"} <= first("ask alexa to add milk")  # not where the utterance opens
 
 
-@pytest.mark.parametrize("marker, least", [("correction_end", 20), ("invocation_end", 40)])
-def test_every_spanned_value_of_the_shipped_examples_comes_after_the_marker_said_before_it(marker: str, least: int):
-    """The span constraint starts a value after the last "no wait" / "i mean" / "scratch that" and after the last
-    "ask gpt" / "ask openai": the examples that say one all give the value after it (and there are some)."""
-    from skillcall import generation
+def shipped_spanned_values() -> list[tuple[str, str]]:
+    """(utterance in lower case, value) for every value of a spanned parameter the shipped hand examples say."""
     from skillcall.calls import SPANNED_SHARE, copied_params, parse_call, verbatim
     from skillcall.examples import read_examples_dir
 
     skills, files = read_examples_dir(Path(__file__).parent.parent / "examples")
     pairs = [(pair.user, pair.answer) for f in files for pair in f.pairs]
     spanned = copied_params(pairs, skills, SPANNED_SHARE, verbatim)
-    said = []
-    for user, answer in pairs:
-        call, text = parse_call(answer), user.lower()
-        for name, value in call.args:
-            if (
-                f"{call.name}.{name}" in spanned
-                and value.lower() in text
-                and (end := getattr(generation, marker)(text))
-            ):
-                said.append((user, value, text.find(value.lower(), end) >= end))
+    return [
+        (text, value.lower())
+        for user, answer in pairs
+        for call, text in [(parse_call(answer), user.lower())]
+        for name, value in call.args
+        if f"{call.name}.{name}" in spanned and value.lower() in text
+    ]
+
+
+@pytest.mark.parametrize("marker, least", [("correction_end", 20), ("invocation_end", 40)])
+def test_every_spanned_value_of_the_shipped_examples_comes_after_the_marker_said_before_it(marker: str, least: int):
+    """The span constraint starts a value after the last "no wait" / "i mean" / "scratch that" and after the last
+    "ask gpt" / "ask openai": the examples that say one all give the value after it (and there are some)."""
+    from skillcall import generation
+
+    said = [
+        (text, value, text.find(value, end) >= end)
+        for text, value in shipped_spanned_values()
+        if (end := getattr(generation, marker)(text))
+    ]
     assert len(said) >= least and all(after for *_, after in said), [c for c in said if not c[2]]
 
 
 def test_no_spanned_value_of_the_shipped_examples_takes_in_the_please_its_utterance_closes_with():
     """The span constraint ends a piece before a closing "please" / "thanks" / "thank you" (``polite_end``): the
     examples that close so (many) never put it in a value."""
-    from skillcall.calls import SPANNED_SHARE, copied_params, parse_call, verbatim
-    from skillcall.examples import read_examples_dir
     from skillcall.generation import polite_end
 
-    skills, files = read_examples_dir(Path(__file__).parent.parent / "examples")
-    pairs = [(pair.user, pair.answer) for f in files for pair in f.pairs]
-    spanned = copied_params(pairs, skills, SPANNED_SHARE, verbatim)
     said = [
-        (user, value, text.rfind(value.lower()) + len(value) <= polite_end(text))
-        for user, answer in pairs
-        if polite_end(text := user.lower()) < len(text)
-        for name, value in parse_call(answer).args
-        if f"{parse_call(answer).name}.{name}" in spanned and value.lower() in text
+        (text, value, text.rfind(value) + len(value) <= polite_end(text))
+        for text, value in shipped_spanned_values()
+        if polite_end(text) < len(text)
     ]
     assert len(said) >= 30 and all(before for *_, before in said), [c for c in said if not c[2]]
 
