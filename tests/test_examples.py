@@ -144,6 +144,19 @@ def test_shipped_examples_parse_strictly_and_meet_minimums():
     assert any(p.answer == "timecheck()" for f in files for p in f.pairs)
 
 
+def test_no_shipped_example_repeats_a_holdout_utterance():
+    """The holdout is scored as commands the model never saw: a hand example equal to one of its utterances (case
+    and punctuation aside) would be trained on (48 were, "what time is it", "open the", until they were removed)."""
+    from skillcall.dataset import normalise
+
+    skills, files = read_examples_dir(REPO / "examples")
+    holdout, _ = read_pairs_file(REPO / "data" / "holdout" / "holdout.jsonl", skills)
+    said = {normalise(p.user): p.file for p in holdout}
+    assert len(said) >= 450
+    repeated = [f"{p.file} = {said[normalise(p.user)]}" for f in files for p in f.pairs if normalise(p.user) in said]
+    assert repeated == []
+
+
 # ---------------------------------------------------------------- bad bytes, line ends, what the writer refuses
 
 

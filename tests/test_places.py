@@ -21,6 +21,9 @@ from skillcall.prompting import Prompter, with_hints
         ("what time is it on vancouver island", "Vancouver Island"),  # a word said after the name makes it another
         ("any rain due at lake como this week", "Lake Como"),  # ... or before it
         ("weather in new york city", "New York City"),  # the atlas has the whole name: no word added twice
+        ("how cold is it in malmo today", "Malmo"),  # the atlas writes Malmö: looked up without its accents
+        ("time in zurich please", "Zurich"),  # Zürich
+        ("any snow up in tromso", "Tromso"),  # Tromsø: a letter NFKD does not split
     ],
 )
 def test_a_place_is_spelled_as_the_atlas_spells_it(utterance, named):
