@@ -218,6 +218,17 @@ def words(text: str) -> list[str]:
 
 
 HESITATIONS = frozenset("um umm uh uhh er erm hmm ah".split())  # sounds of hesitation: never part of a value
+_CORRECTION = re.compile(r"\b(?:no wait|wait no|no sorry|i mean|i meant|scratch that)\b")
+
+
+def correction_end(text: str) -> int:
+    """Where the last self-correction in ``text`` (lower case) ends, 0 if it has none: what was said before it was
+    taken back (in every train and val example with a spanned value and one of these, the value comes after it).
+
+    >>> correction_end("start konsole no wait yakuake"), correction_end("open the tor browser")
+    (21, 0)
+    """
+    return max((m.end() for m in _CORRECTION.finditer(text)), default=0)
 
 
 def said(value: str, utterance: str) -> bool:

@@ -26,6 +26,7 @@ _QUARTERS = {"half": 0.5, "quarter": 0.25, "quarters": 0.75}  # "half an hour", 
 _AND = {("and", "a", "half"): 0.5, ("and", "a", "quarter"): 0.25, ("and", "three", "quarters"): 0.75}  # after a unit
 _WRITTEN = {"1/2": "5", "1/4": "25", "3/4": "75"}  # "2 1/2 minutes" is 2.5
 _CORRECTION = {"no", "wait", "make", "it", "actually", "sorry", "i", "mean", "uh", "um", "oh", "or"}  # "... no make it"
+_TAKE_BACK = {"no", "wait", "make", "actually", "sorry"}  # a run of _CORRECTION words with one of these takes back
 _IN_NUMBER = ("and", "a", "half", "quarter", "quarters", "point")  # words inside a number ("six and a half")
 _DIGITS = re.compile(NUMBER)
 _ONES = frozenset(ONES) | frozenset(TENS)  # number words that are no scale
@@ -158,4 +159,24 @@ def duration(text: str) -> str | None:
             _add(lengths[-1], bare[0], _SMALLER[unit])
             unit_of_last, end = _SMALLER[unit], end + bare[1]
         i = end
+    if lengths and (instead := _said_instead(words[end:])):  # "six minutes for the tea actually make it four"
+        lengths.append({})
+        _add(lengths[-1], instead, unit_of_last)
     return (_spell(lengths[-1]) or None) if lengths else None
+
+
+def _said_instead(after: list[str]) -> int | None:
+    """The bare number ``after`` (the words after the last length) ends with, said after a correction that takes
+    the length back, else None.
+
+    >>> _said_instead("for the tea actually make it four".split()), _said_instead("for the two of us".split())
+    (4, None)
+    """
+    for start, word in enumerate(after):
+        if word in _TAKE_BACK:
+            fixed = start
+            while fixed < len(after) and after[fixed] in _CORRECTION:
+                fixed += 1
+            if (bare := _bare(after[fixed:], limit=None)) and fixed + bare[1] == len(after):
+                return bare[0]
+    return None

@@ -20,7 +20,7 @@ from typing import Any
 from tqdm import tqdm
 
 from skillcall.addressee import WAKE
-from skillcall.calls import HESITATIONS, WORD, could_start_call, said_values, words
+from skillcall.calls import HESITATIONS, WORD, correction_end, could_start_call, said_values, words
 from skillcall.grammar import Grammar
 from skillcall.places import place_words
 from skillcall.prompting import Prompter
@@ -293,19 +293,6 @@ def wake_end(text: str) -> int:
     return (
         0 if m[1] in ("google", "computer", "assistant") and before[-1:] not in (["hey"], ["ok"], ["okay"]) else m.end()
     )
-
-
-_CORRECTION = re.compile(r"\b(?:no wait|wait no|no sorry|i mean|i meant|scratch that)\b")
-
-
-def correction_end(text: str) -> int:
-    """Where the last self-correction in ``text`` ends, 0 if it has none: what was said before it was taken back
-    (in every train and val example with a spanned value and one of these, the value comes after it).
-
-    >>> correction_end("start konsole no wait yakuake"), correction_end("open the tor browser")
-    (21, 0)
-    """
-    return max((m.end() for m in _CORRECTION.finditer(text)), default=0)
 
 
 _INVOCATION = re.compile(r"\bask (?:openai|open ai|chat ?gpt|gpt|the ai|ai|the model)\b")

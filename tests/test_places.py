@@ -24,6 +24,12 @@ from skillcall.prompting import Prompter, with_hints
         ("how cold is it in malmo today", "Malmo"),  # the atlas writes Malmö: looked up without its accents
         ("time in zurich please", "Zurich"),  # Zürich
         ("any snow up in tromso", "Tromso"),  # Tromsø: a letter NFKD does not split
+        ("what time is it in toronno", "Toronto"),  # one slip: a letter changed
+        ("what's the clock saying over in tuscon", "Tucson"),  # two letters swapped: not Tu Son (one left out, smaller)
+        ("weather in sydeny tomorrow", "Sydney"),
+        ("alexa what time is it in bang cock", "Bangkok"),  # English words that sound like a city of millions
+        ("is it bedtime yet in mel born", "Melbourne"),
+        ("what time is it in berlin no sorry in vienna", "Vienna"),  # the place said after a correction
     ],
 )
 def test_a_place_is_spelled_as_the_atlas_spells_it(utterance, named):
@@ -38,6 +44,10 @@ def test_a_place_is_spelled_as_the_atlas_spells_it(utterance, named):
         "set a timer for ten minutes",
         "what time is it",
         "how do you say thank you in swahili",
+        "hows the wether in town",  # one slip from Wetter, Germany: too small a town for a slip to name it
+        "start a twenty five minute pomodoro",  # Comodoro: likewise
+        "do i have any notes",  # "have any" sounds like Havana, but "have" is too everyday a word for a name
+        "weather in denver no wait boulder",  # Denver was taken back; Boulder is an English word and a small town
         "",
     ],
 )
