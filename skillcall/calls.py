@@ -218,7 +218,10 @@ def words(text: str) -> list[str]:
 
 
 HESITATIONS = frozenset("um umm uh uhh er erm hmm ah".split())  # sounds of hesitation: never part of a value
-_CORRECTION = re.compile(r"\b(?:no wait|wait no|no sorry|i mean|i meant|scratch that)\b")
+_CORRECTION = re.compile(  # "make that" only after a word that takes back: "how do i make that" asks
+    r"\b(?:no wait|wait no|no sorry|i mean|i meant|scratch that|no actually|actually no|or rather|"
+    r"(?:actually|no|or|uh|um|er|erm) make that)\b"
+)
 
 
 def correction_end(text: str) -> int:
@@ -227,6 +230,8 @@ def correction_end(text: str) -> int:
 
     >>> correction_end("start konsole no wait yakuake"), correction_end("open the tor browser")
     (21, 0)
+    >>> correction_end("time in mumbai no actually delhi"), correction_end("how do i make that sauce thicker")
+    (26, 0)
     """
     return max((m.end() for m in _CORRECTION.finditer(text)), default=0)
 
