@@ -40,6 +40,7 @@ KNOWN = 3.5  # Zipf frequency from which a single word names a place only if 200
 REGION = 10**10  # the population a country or US state counts as: more than any city
 BIG = 200_000  # people in a place a known English word may name ("denver" yes, "hurricane", Utah, no)
 FOREIGN = 3.0  # Zipf frequency below which a word is no English word ("kwala" 0, "chatanooga" 1.7)
+OUTWEIGHS = 4  # times the people a big place one slip away needs to win over a small town's exact spelling
 SLIP = 1  # typing slips (a letter changed, left out or added, two swapped) a misspelt big place may be off by
 CLOSE = 88.0  # edit similarity (0-100, rapidfuzz ratio) from which a span is a misspelling of a place
 FAMOUS = 1_000_000  # people in a place that English words said one after another may sound like ("bay jing")
@@ -168,8 +169,12 @@ def _looked_up(span: list[str]) -> str | None:
     by_spelling, by_sound, spellings = gazetteer()
     key, zipf = "".join(span), [zipf_frequency(w, "en") for w in span]
     if key in by_spelling and (len(span) > 1 or zipf[0] < KNOWN or (zipf[0] < COMMON and by_spelling[key][0] >= BIG)):
-        spelled, slipped = by_spelling[key], _slipped(key)  # "pittsburg": Pittsburg, CA, or Pittsburgh, 4x bigger?
-        return slipped[1] if spelled[0] < BIG <= slipped[0] < REGION and slipped[0] >= 4 * spelled[0] else spelled[1]
+        spelled, slipped = by_spelling[key], _slipped(key)  # "pittsburg": Pittsburg, CA, or Pittsburgh?
+        return (
+            slipped[1]
+            if spelled[0] < BIG <= slipped[0] < REGION and slipped[0] >= OUTWEIGHS * spelled[0]
+            else spelled[1]
+        )
     if len(key) < 6:
         return None
     heard = by_sound.get(sound(key), (0, ""))
