@@ -26,13 +26,8 @@ _QUARTERS = {"half": 0.5, "quarter": 0.25, "quarters": 0.75}  # "half an hour", 
 _AND = {("and", "a", "half"): 0.5, ("and", "a", "quarter"): 0.25, ("and", "three", "quarters"): 0.75}  # after a unit
 _WRITTEN = {"1/2": "5", "1/4": "25", "3/4": "75"}  # "2 1/2 minutes" is 2.5
 _CORRECTION = {"no", "wait", "make", "it", "that", "actually", "sorry", "i", "mean", "uh", "um", "oh", "or"}
-_TAKE_BACK = {
-    "no",
-    "wait",
-    "make",
-    "actually",
-    "sorry",
-}  # a run of _CORRECTION words ("no make it") with one takes back
+# a run of _CORRECTION words ("no make it", "uh make that") with one of _TAKE_BACK takes back what was said
+_TAKE_BACK = {"no", "wait", "make", "actually", "sorry"}
 _IN_NUMBER = ("and", "a", "half", "quarter", "quarters", "point")  # words inside a number ("six and a half")
 _DIGITS = re.compile(NUMBER)
 _ONES = frozenset(ONES) | frozenset(TENS)  # number words that are no scale
