@@ -34,6 +34,7 @@ from skillcall.examples import read_examples_dir
         ("set a timer for ten minutes no make it fifteen", "15 minutes"),  # said last
         ("Set a timer for 40 min, no wait, 35.", "35 minutes"),
         ("timer for six minutes for the tea actually make it four", "4 minutes"),  # taken back after other words
+        ("timer for twenty five min uh make that thirty", "30 minutes"),  # "make that" takes back too
         ("timer for five minutes for the two of us", "5 minutes"),  # a number after the length, nothing taken back
         ("ten minutes then another five minutes", "5 minutes"),  # two lengths: the last
         ("what's the weather like in berlin", None),

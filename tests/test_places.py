@@ -30,6 +30,7 @@ from skillcall.prompting import Prompter, with_hints
         ("alexa what time is it in bang cock", "Bangkok"),  # English words that sound like a city of millions
         ("is it bedtime yet in mel born", "Melbourne"),
         ("what time is it in berlin no sorry in vienna", "Vienna"),  # the place said after a correction
+        ("the time in um mumbai no actually delhi", "Delhi"),  # "no actually" corrects too
     ],
 )
 def test_a_place_is_spelled_as_the_atlas_spells_it(utterance, named):
